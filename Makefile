@@ -25,8 +25,11 @@ typecheck: install
 test: build
 	$(NODE) --test --test-concurrency=2 --test-timeout=180000 $(TEST_FILES)
 
+# The example backends (127.0.0.1:8001, :8002) run beside the proxy and stop with it.
 run: build
-	$(NODE) dist/src/cli.js dev -c $(CONFIG)
+	@$(NODE) examples/backends.mjs & backends=$$!; \
+	  trap 'kill $$backends 2>/dev/null' EXIT INT TERM; \
+	  $(NODE) dist/src/cli.js dev -c $(CONFIG)
 
 clean:
 	rm -rf dist
