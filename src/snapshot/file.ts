@@ -13,6 +13,7 @@ import { isUtf8 } from 'node:buffer'
 import { createHash } from 'node:crypto'
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
+import { formatLocalTime } from '../checkups/index.js'
 import { PRODUCT_VERSION } from '../version.js'
 import { SnapshotWriteError } from './errors.js'
 
@@ -304,7 +305,7 @@ export class SnapshotWriter {
   status(): SnapshotWriterStatus {
     return {
       path: this.#path,
-      last_write: this.#lastWriteMs === null ? null : formatStatusTime(this.#lastWriteMs),
+      last_write: this.#lastWriteMs === null ? null : formatLocalTime(this.#lastWriteMs),
       last_error: this.#lastError === null ? null : this.#lastError.message,
       writes_ok: this.#writesOk,
       writes_failed: this.#writesFailed,
@@ -390,15 +391,6 @@ function toWriteError(path: string, err: unknown): SnapshotWriteError {
   return new SnapshotWriteError(path, `could not collect the entries to write: ${detail}; the previous file is unchanged`, {
     cause: err,
   })
-}
-
-function formatStatusTime(ms: number): string {
-  const time = new Date(ms)
-  const pad = (n: number): string => String(n).padStart(2, '0')
-  return (
-    `${time.getFullYear()}-${pad(time.getMonth() + 1)}-${pad(time.getDate())} ` +
-    `${pad(time.getHours())}:${pad(time.getMinutes())}:${pad(time.getSeconds())}`
-  )
 }
 
 // ---------------------------------------------------------------------------------------------------------------
