@@ -6,7 +6,7 @@ NPM       ?= npm
 CONFIG    ?= examples/slardar.json5
 TEST_FILES = $(shell find dist/test dist/lua-compat -name '*.test.js' 2>/dev/null | sort)
 
-.PHONY: install build typecheck test test-unit run bench clean
+.PHONY: install build typecheck test run clean
 
 # Reinstall only when the lockfile changes; the stamp lives inside node_modules so a clean clone always installs.
 node_modules/.slardar-installed: package.json package-lock.json

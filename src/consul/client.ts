@@ -56,10 +56,6 @@ export function createEndpoints(config: Config): ConsulEndpoint[] {
 interface LooseKv {
   get(options: Record<string, unknown>): Promise<unknown>
   set(options: Record<string, unknown>): Promise<unknown>
-  del(options: Record<string, unknown>): Promise<unknown>
-}
-interface LooseStatus {
-  leader(options: Record<string, unknown>): Promise<unknown>
 }
 
 function kvOf(endpoint: ConsulEndpoint): LooseKv {
@@ -121,54 +117,10 @@ export async function readPrefixIndex(endpoint: ConsulEndpoint, prefix: string, 
   return Array.isArray(header) ? header[0] : header
 }
 
-/** Value of one key as bytes plus its ModifyIndex, or undefined when absent. */
-export async function readKey(
-  endpoint: ConsulEndpoint,
-  key: string,
-  timeoutMs: number,
-): Promise<{ value: Buffer | null; modifyIndex: bigint; index: bigint } | { value: undefined; index: bigint }> {
-  const canceller = new CallCanceller()
-  try {
-    const [response, entry] = (await kvOf(endpoint).get({ key, buffer: true, ctx: canceller.ctx, timeout: timeoutMs })) as [
-      IncomingMessage,
-      RawKvEntry | undefined,
-    ]
-    const index = parseIndexHeader(response.headers['x-consul-index']) ?? 0n
-    if (entry === undefined) return { value: undefined, index }
-    return { value: entry.Value, modifyIndex: BigInt(entry.ModifyIndex), index }
-  } catch (err) {
-    throw toCallError(endpoint, err)
-  }
-}
-
-/** Check-and-set write; resolves to Consul's true/false. */
-export async function writeKey(endpoint: ConsulEndpoint, key: string, value: string | Buffer, cas: bigint, timeoutMs: number): Promise<boolean> {
-  try {
-    return (await kvOf(endpoint).set({ key, value, cas: cas.toString(), timeout: timeoutMs })) === true
-  } catch (err) {
-    throw toCallError(endpoint, err)
-  }
-}
-
-/** Check-and-set delete; resolves to Consul's true/false. */
-export async function deleteKey(endpoint: ConsulEndpoint, key: string, cas: bigint, timeoutMs: number): Promise<boolean> {
-  try {
-    return (await kvOf(endpoint).del({ key, cas: cas.toString(), timeout: timeoutMs })) === true
-  } catch (err) {
-    throw toCallError(endpoint, err)
-  }
-}
-
-/** Unconditional write, for seeding the dev server (`?cas=0`: never overwrite). */
+/** Creates a key only when it does not exist (`?cas=0`), for seeding the dev server; resolves to Consul's true/false. */
 export async function createKeyIfAbsent(endpoint: ConsulEndpoint, key: string, value: Buffer, timeoutMs: number): Promise<boolean> {
-  return writeKey(endpoint, key, value, 0n, timeoutMs)
-}
-
-/** `/v1/status/leader`: the leader address, `""` while there is none. */
-export async function readLeader(endpoint: ConsulEndpoint, timeoutMs: number): Promise<string> {
   try {
-    const leader = await (endpoint.client.status as unknown as LooseStatus).leader({ timeout: timeoutMs })
-    return typeof leader === 'string' ? leader : ''
+    return (await kvOf(endpoint).set({ key, value, cas: '0', timeout: timeoutMs })) === true
   } catch (err) {
     throw toCallError(endpoint, err)
   }

@@ -28,6 +28,8 @@ export class UnusableListingError extends Error {
   constructor(
     readonly server: string,
     reason: string,
+    /** The answer carried no usable X-Consul-Index, so the next read starts over from 0 (consul.md §4). */
+    readonly resetsCursor = false,
   ) {
     super(`${server}: unusable listing: ${reason}`)
     this.name = 'UnusableListingError'

@@ -323,7 +323,7 @@ export class KvWatch {
       if (isNetwork) this.reachable = false
       this.options.log.error({ server: endpoint.name }, `consul watch read failed: ${message}`)
     }
-    if (err instanceof UnusableListingError && /index/.test(err.message)) this.cursor = 0n
+    if (err instanceof UnusableListingError && err.resetsCursor) this.cursor = 0n
     this.consecutiveFailures += 1
     this.serverIndex = (this.serverIndex + 1) % this.endpoints.length
     if (!this.hasListing) {
@@ -343,7 +343,7 @@ export class KvWatch {
       throw new UnusableListingError(endpoint.name, 'the token cannot read every key under the prefix (X-Consul-Results-Filtered-By-ACLs)')
     }
     const index = parseIndexHeader(headers['x-consul-index'])
-    if (index === undefined) throw new UnusableListingError(endpoint.name, 'missing or malformed X-Consul-Index')
+    if (index === undefined) throw new UnusableListingError(endpoint.name, 'missing or malformed X-Consul-Index', true)
     const knownLeaderHeader = headers['x-consul-knownleader']
     const knownLeader = knownLeaderHeader === undefined ? null : knownLeaderHeader === 'true'
     if (statusCode === 404 || body === undefined) return { index, entries: [], server: endpoint.name, knownLeader }
@@ -370,13 +370,12 @@ export class KvWatch {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms)
-      const self = this
-      function done(): void {
+      const done = (): void => {
         clearTimeout(timer)
-        self.wakeSleep = null
+        this.wakeSleep = null
         resolve()
       }
+      const timer = setTimeout(done, ms)
       this.wakeSleep = done
     })
   }
