@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util'
 import { type Config, ConfigFileError, ConfigInvalidError, describeConfig, loadConfigFile, parseConfigText } from './config/index.js'
 import { createEndpoints, closeEndpoints } from './consul/client.js'
 import { seedIfEmpty } from './consul/seed.js'
-import { Primary, staticUpstreamProblems } from './cluster/primary.js'
+import { parseStaticUpstreams, Primary } from './cluster/primary.js'
 import { createAppLogger, type Logger } from './log.js'
 import { PRODUCT_VERSION } from './version.js'
 
@@ -59,7 +59,7 @@ async function readConfig(flags: Flags, fallbackToDefaults: boolean): Promise<Co
     config = parseConfigText('{}', '(defaults)', process.env, overrides)
   }
   // Static upstreams are checkups' JSON; config/ keeps them raw, so they are validated here.
-  const upstreamProblems = staticUpstreamProblems(config)
+  const upstreamProblems = parseStaticUpstreams(config).problems
   if (upstreamProblems.length > 0) throw new ConfigInvalidError(path, upstreamProblems)
   return config
 }

@@ -35,7 +35,7 @@ export class Primary {
       },
       onWarning: (warning) => log.warn({ err: warning }, 'checkups warning'),
     })
-    const staticChanges = this.staticUpstreamChanges()
+    const staticChanges = parseStaticUpstreams(config).changes
     this.staticNames = new Set(staticChanges.map((change) => change.name))
     if (staticChanges.length > 0) this.checkups.install(staticChanges)
 
@@ -98,24 +98,19 @@ export class Primary {
       )
     }
   }
-
-  private staticUpstreamChanges(): UpstreamChange[] {
-    const defaults = upstreamDefaultsFrom(this.config)
-    const changes: UpstreamChange[] = []
-    for (const [name, value] of Object.entries(this.config.upstreams)) {
-      const parsed = parseUpstreamJson(`upstreams.${name}`, value, defaults)
-      // check-config and start reject invalid static upstreams before we get here (cli.ts).
-      if (parsed.ok) changes.push({ kind: 'set', name, definition: parsed.upstream })
-    }
-    return changes
-  }
 }
 
-/** Problems in the config file's static upstreams, with `upstreams.<name>` paths; check-config prints them. */
-export function staticUpstreamProblems(config: Config): string[] {
+/** The config file's static upstreams as checkups changes, and the problems of those that fail validation
+ *  (paths `upstreams.<name>`). check-config and start refuse a file with problems (cli.ts), so the primary
+ *  only ever installs a complete list. */
+export function parseStaticUpstreams(config: Config): { changes: UpstreamChange[]; problems: string[] } {
   const defaults = upstreamDefaultsFrom(config)
-  return Object.entries(config.upstreams).flatMap(([name, value]) => {
+  const changes: UpstreamChange[] = []
+  const problems: string[] = []
+  for (const [name, value] of Object.entries(config.upstreams)) {
     const parsed = parseUpstreamJson(`upstreams.${name}`, value, defaults)
-    return parsed.ok ? [] : [parsed.message]
-  })
+    if (parsed.ok) changes.push({ kind: 'set', name, definition: parsed.upstream })
+    else problems.push(parsed.message)
+  }
+  return { changes, problems }
 }
