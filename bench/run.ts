@@ -196,7 +196,11 @@ async function runCase(
       if (started.accessLogPath !== null) accessLogs.push(started.accessLogPath)
       const ready = await waitUntilServing(started.child, expectationFor(benchCase, started.url, options.readyTimeoutSec * 1000, benchCase.scriptProof))
       const problem = ready.ok ? null : `subject not serving: ${ready.reason}`
-      if (problem !== null) log(`  [${benchCase.name}] ${subject.label}: ${problem}`)
+      if (problem !== null) {
+        log(`  [${benchCase.name}] ${subject.label}: ${problem}`)
+        // A subject that is up but not serving would only take CPU from the rounds it is not part of.
+        await registry.stop(started.child, STOP_GRACE_MS)
+      }
       targets.push({ label: subject.label, role: 'subject', url: started.url, child: started.child, rounds: [], problem })
     }
 
