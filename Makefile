@@ -6,7 +6,7 @@ NPM       ?= npm
 CONFIG    ?= examples/slardar.json5
 TEST_FILES = $(shell find dist/test dist/lua-compat -name '*.test.js' 2>/dev/null | sort)
 
-.PHONY: install build typecheck test run clean
+.PHONY: install build typecheck test run clean bench bench-tools bench-engines bench-pick
 
 # Reinstall only when the lockfile changes; the stamp lives inside node_modules so a clean clone always installs.
 node_modules/.slardar-installed: package.json package-lock.json
@@ -30,6 +30,40 @@ run: build
 	@$(NODE) examples/backends.mjs & backends=$$!; \
 	  trap 'kill $$backends 2>/dev/null' EXIT INT TERM; \
 	  $(NODE) dist/src/cli.js dev -c $(CONFIG)
+
+# Load benchmarks against nginx (performance.md, bench/README.md). CASES="proxy-small retry" or "all" picks cases;
+# BENCH_QUICK=1 is a 1-round smoke run. Results go to bench/results/ (ignored by git).
+bench: build bench-tools
+	$(NODE) dist/bench/run.js $(CASES)
+
+# The bare Node forwarding engines (http-proxy, undici Pool, http.Agent) against the same nginx anchor.
+bench-engines: build bench-tools
+	$(NODE) dist/bench/run.js engines
+
+# Peer-selection micro-benchmark; exits 1 if a pick allocates.
+bench-pick: build
+	$(NODE) --expose-gc dist/bench/pick.js
+
+# wrk and nginx come from Debian (as root; apt-get needs it). nginx-light is enough; releases without it ship "nginx".
+# WRK= and NGINX= point the runner at binaries installed elsewhere.
+bench-tools:
+	@missing=""; \
+	  [ -n "$$WRK" ] || command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	  [ -n "$$NGINX" ] || command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	  [ -z "$$missing" ] && exit 0; \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "make bench: not found:$$missing. Install as root: apt-get install -y wrk nginx-light (or run make bench as root)." >&2; exit 1; \
+	  fi; \
+	  command -v apt-get >/dev/null 2>&1 || { \
+	    echo "make bench: not found:$$missing, and apt-get is not available. Install wrk and nginx, or set WRK= and NGINX= to their paths." >&2; exit 1; }; \
+	  apt-get update -qq || exit 1; \
+	  packages=""; \
+	  case "$$missing" in *wrk*) packages=" wrk";; esac; \
+	  case "$$missing" in *nginx*) \
+	    if apt-cache show nginx-light >/dev/null 2>&1; then packages="$$packages nginx-light"; else packages="$$packages nginx"; fi;; \
+	  esac; \
+	  echo "make bench: installing$$packages from Debian"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$packages
 
 clean:
 	rm -rf dist
