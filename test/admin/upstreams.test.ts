@@ -329,3 +329,14 @@ test('DELETE honours If-Match: a stale index is 409 and the upstream stays', asy
   assert.equal(res.status, 409)
   assert.ok(await h.kvGet('http_upstreams/api'))
 })
+
+test('read-your-writes: with a slow apply on this node the 200 comes only once this node serves the change', async (t) => {
+  const h = await startAdminHarness(t)
+  h.controls.applyDelayMs = 400
+  const startedMs = performance.now()
+  const res = await h.request('POST', '/upstream/slow', { body: upstreamBody(9001) })
+  assert.equal(res.status, 200)
+  assert.ok(performance.now() - startedMs >= 350, 'the answer waited for the apply')
+  assert.ok((await statusOf(h))['cls:slow'], 'a GET /status that follows shows the change')
+  assert.ok(h.primary.state.served.has('http_upstreams/slow'))
+})

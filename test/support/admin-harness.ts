@@ -63,6 +63,8 @@ export interface BackendControls {
   heldKeys: string[] | null
   readonly adminDeletions: { key: string; modifyIndex: bigint }[]
   statusDocument: (() => JsonValue) | null
+  /** Makes this node slow to apply each listing (a busy primary), to show that answers wait for it. */
+  applyDelayMs: number
 }
 
 export interface AdminHarness {
@@ -103,6 +105,15 @@ export async function startAdminHarness(t: TestContext, options: HarnessOptions 
   t.after(() => lua.close())
   const compileScript = (runtime: ScriptRuntime, name: string, source: string): string | null => compile(lua, runtime, name, source)
 
+  const controls: BackendControls = {
+    readiness: { isReady: true, source: 'consul' },
+    connectionStats: { active: 0, accepts: 0, handled: 0, requests: 0, reading: 0, writing: 0, waiting: 0 },
+    metricsText: '',
+    heldKeys: [],
+    adminDeletions: [],
+    statusDocument: null,
+    applyDelayMs: 0,
+  }
   const primary = new Primary(config, log)
   // The primary does not compile scripts yet; give its apply step the same check the admin uses.
   ;(primary as unknown as { applyOptions: { compileScript?: typeof compileScript } }).applyOptions.compileScript = compileScript
@@ -114,6 +125,7 @@ export async function startAdminHarness(t: TestContext, options: HarnessOptions 
     const handler = (watch as unknown as { options: { handler: WatchHandler } }).options.handler
     const applyListing = handler.onListing.bind(handler)
     handler.onListing = async (listing: Listing, reason: ListingReason) => {
+      if (controls.applyDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, controls.applyDelayMs))
       await applyListing(listing, reason)
       recordScriptErrors(primary.state, listing, config, scriptErrors)
       for (const listener of listeners) listener(primary.state)
@@ -130,14 +142,6 @@ export async function startAdminHarness(t: TestContext, options: HarnessOptions 
   const writer = config.consul.enable && config.consul.write_through
     ? new ConsulKvWriter({ endpoints, prefix: config.consul.config_key_prefix, timeoutMs: config.consul.timeout * 1000 })
     : null
-  const controls: BackendControls = {
-    readiness: { isReady: true, source: 'consul' },
-    connectionStats: { active: 0, accepts: 0, handled: 0, requests: 0, reading: 0, writing: 0, waiting: 0 },
-    metricsText: '',
-    heldKeys: [],
-    adminDeletions: [],
-    statusDocument: null,
-  }
   const startTimeMs = Date.now()
   const staticUpstreams = new Map(Object.entries(config.upstreams))
   const backend: AdminBackend = {
