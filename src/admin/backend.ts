@@ -81,8 +81,11 @@ export interface AdminBackend {
   readonly writer: KvWriteThrough | null
   /** Resolves true once this node has applied a listing with index >= `index`, false after `timeoutMs`. */
   waitForApplied(index: bigint, timeoutMs: number): Promise<boolean>
-  /** Called just before the API deletes an upstream key (relative to the prefix) at `modifyIndex`, so the
-   *  deletion guard does not count that removal (consul.md §6, §8). */
+  /** Called just before the API deletes an upstream key (relative to the prefix), so the deletion guard does not
+   *  count that removal for 60 s (consul.md §6, §8). It comes before the Consul call because the watch may apply
+   *  the deletion before Consul's answer reaches the API. `modifyIndex` is the index the delete's CAS names (the
+   *  newest this node knows, a rejected value's included): exempt the removal of a served version whose
+   *  ModifyIndex is at most that, so a key someone rewrote afterwards is guarded again. */
   recordAdminDeletion(key: string, modifyIndex: bigint): void
   /** Null when the guard is not active (`consul.enable: false`): POST /guard/release answers 503. */
   readonly guard: DeletionGuardControl | null
