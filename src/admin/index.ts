@@ -1,0 +1,99 @@
+/** Public face of admin/: the `:1995` API (admin-api.md). `startAdminServer` wires the route table to the
+ *  endpoint modules and listens; everything the API reads or changes comes through `AdminBackend`, which the
+ *  primary implements (src/cluster/). Writes go to Consul through `backend.writer` (consul/write.ts); local
+ *  modes (`consul.write_through: false`, `consul.enable: false`) answer 503 in this version. */
+
+import type { Registry } from 'prom-client'
+import type { Logger } from '../log.js'
+import type { AdminBackend, AdminOptions } from './backend.js'
+import { AdminMetrics } from './metrics.js'
+import { OperationEndpoints } from './operations.js'
+import { jsonReply } from './replies.js'
+import { Router } from './routes.js'
+import { ScriptEndpoints } from './scripts.js'
+import { ScriptVersionTracker } from './script-versions.js'
+import { AdminAccess, isLoopbackHost } from './security.js'
+import { AdminHttpServer } from './server.js'
+import { UpstreamEndpoints } from './upstreams.js'
+import { WriteFlow } from './write-flow.js'
+
+export type {
+  AdminBackend, AdminOptions, ConnectionStats, DeletionGuardControl, Readiness, ScriptErrorReport,
+} from './backend.js'
+export { AdminListenError } from './errors.js'
+
+export interface AdminServerParams {
+  readonly options: AdminOptions
+  readonly backend: AdminBackend
+  readonly log: Logger
+  /** prom-client's default process metrics in the admin registry (default true). Turn off when the
+   *  backend's metrics text already carries them, e.g. from the cluster aggregator. */
+  readonly collectDefaultMetrics?: boolean
+}
+
+export interface AdminServer {
+  readonly host: string
+  readonly port: number
+  /** `http://host:port` */
+  readonly url: string
+  /** The admin's own registry (admin requests, apply times, Consul writes, default metrics). */
+  readonly registry: Registry
+  close(): Promise<void>
+}
+
+export async function startAdminServer(params: AdminServerParams): Promise<AdminServer> {
+  const { options, backend, log } = params
+  const metrics = new AdminMetrics({ collectDefaultMetrics: params.collectDefaultMetrics ?? true })
+  const versions = new ScriptVersionTracker()
+  versions.observe(backend.kvState())
+  const unsubscribe = backend.onStateApplied((state) => versions.observe(state))
+  const flow = new WriteFlow(backend, options.applyWaitMs, metrics)
+  const upstreams = new UpstreamEndpoints(backend, flow, options, log)
+  const operations = new OperationEndpoints(backend, metrics)
+  const router = new Router()
+    .add('/status', { GET: () => jsonReply(200, backend.statusDocument()) })
+    .add('/upstreams', { GET: upstreams.listHttp })
+    .add('/upstream/', { GET: upstreams.getHttp, POST: upstreams.writeHttp, PUT: upstreams.writeHttp, DELETE: upstreams.deleteHttp })
+    .add('/stream_upstreams', { GET: upstreams.listStream })
+    .add('/stream_upstream/', { GET: upstreams.getStream, POST: upstreams.writeStream, PUT: upstreams.writeStream, DELETE: upstreams.deleteStream })
+    .add('/guard/release', { POST: operations.releaseGuard })
+    .add('/healthz', { GET: operations.healthz })
+    .add('/readyz', { GET: operations.readyz })
+    .add('/version', { GET: operations.version })
+    .add('/metrics', { GET: operations.metrics })
+    .add('/y_nginx_status', { GET: operations.nginxStatus })
+  for (const runtime of ['lua', 'js'] as const) {
+    const scripts = new ScriptEndpoints(runtime, options.layout, backend, flow, versions)
+    router
+      .add(`/${runtime}`, { GET: scripts.list, PUT: scripts.activateAll })
+      .add(`/${runtime}/`, { GET: scripts.get, POST: scripts.stage, PUT: scripts.activate, DELETE: scripts.remove })
+  }
+
+  const access = new AdminAccess({
+    listenHost: options.host,
+    port: options.port,
+    token: options.token,
+    protectReads: options.protectReads,
+    allowedHosts: options.allowedHosts,
+  })
+  const server = new AdminHttpServer(router, access, metrics, log)
+  const address = await server.listen(options.host, options.port).catch((err: unknown) => {
+    unsubscribe()
+    throw err
+  })
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  if (!isLoopbackHost(options.host) && options.token === null) {
+    log.warn({ listen: `${shownHost}:${address.port}` }, 'admin API listens on a non-loopback address without admin.token: anyone who can reach it can change upstreams and scripts')
+  }
+  log.info({ listen: `${shownHost}:${address.port}` }, 'admin API listening')
+  return {
+    host: address.address,
+    port: address.port,
+    url: `http://${shownHost}:${address.port}`,
+    registry: metrics.registry,
+    close: async () => {
+      unsubscribe()
+      await server.close()
+    },
+  }
+}

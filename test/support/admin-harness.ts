@@ -1,0 +1,273 @@
+/** Starts the admin API for one test against real parts: the embedded Consul, a real `Primary` watching it
+ *  (its live KvState and `consulWatch.waitForApplied`), the real Consul writer, lua-compat's compile check for
+ *  Lua and a `node:vm` parse for JS. The backend below is what src/cluster/ will implement; the few parts the
+ *  primary does not have yet (guard, readiness of workers, connection stats, extra metrics) are plain fields a
+ *  test sets. Everything is closed by `t.after`.
+ *
+ *    const h = await startAdminHarness(t)
+ *    const res = await h.request('POST', '/upstream/test', { body: '{"servers":[...]}' })
+ *    assert.equal(res.status, 200)
+ */
+
+import { createHash } from 'node:crypto'
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import type { TestContext } from 'node:test'
+import { Script } from 'node:vm'
+import { createLuaRuntime, type LuaRuntime } from '../../lua-compat/index.js'
+import { type AdminBackend, type AdminServer, type ConnectionStats, type Readiness, type ScriptErrorReport, startAdminServer } from '../../src/admin/index.js'
+import { buildStatusDocument, type JsonValue, upstreamDefaultsFrom } from '../../src/checkups/index.js'
+import { Primary } from '../../src/cluster/primary.js'
+import { buildConfig, type Config } from '../../src/config/index.js'
+import type { KvState } from '../../src/consul/apply.js'
+import { closeEndpoints, createEndpoints } from '../../src/consul/client.js'
+import { classifyKey, type ScriptRuntime } from '../../src/consul/keys.js'
+import type { Listing, ListingReason, WatchHandler } from '../../src/consul/watch.js'
+import { ConsulKvWriter } from '../../src/consul/write.js'
+import { createSilentLogger, type Logger } from '../../src/log.js'
+import { PRODUCT_VERSION } from '../../src/version.js'
+import { type DevConsul, startDevConsul } from './dev-consul.js'
+import { waitFor } from './wait-for.js'
+
+export const PREFIX = 'config/slardar/'
+
+export interface HarnessOptions {
+  /** Merged over the harness's config (admin, upstreams, stream, consul, …); `consul.address` is set for you. */
+  readonly config?: Readonly<Record<string, unknown>>
+  /** Reuse a running embedded Consul (e.g. one seeded before the primary starts). */
+  readonly consul?: DevConsul
+  readonly log?: Logger
+  /** Admin bound to this host (default 127.0.0.1); the port is always chosen by the OS. */
+  readonly adminHost?: string
+  /** Wait for the primary's first listing before returning (default true). */
+  readonly waitForFirstListing?: boolean
+}
+
+export interface AdminResponse {
+  readonly status: number
+  readonly headers: IncomingHttpHeaders
+  readonly text: string
+  json(): unknown
+}
+
+export interface RequestOptions {
+  readonly body?: string | Buffer
+  readonly headers?: Readonly<Record<string, string>>
+}
+
+/** The settable parts of the test backend, standing where the primary's not-yet-built pieces will be. */
+export interface BackendControls {
+  readiness: Readiness
+  connectionStats: ConnectionStats
+  metricsText: string
+  /** Keys POST /guard/release reports as released; null = guard inactive. */
+  heldKeys: string[] | null
+  readonly adminDeletions: { key: string; modifyIndex: bigint }[]
+  statusDocument: (() => JsonValue) | null
+  /** Makes this node slow to apply each listing (a busy primary), to show that answers wait for it. */
+  applyDelayMs: number
+}
+
+export interface AdminHarness {
+  readonly consul: DevConsul
+  readonly primary: Primary
+  readonly admin: AdminServer
+  readonly config: Config
+  readonly controls: BackendControls
+  request(method: string, path: string, options?: RequestOptions): Promise<AdminResponse>
+  /** The value of a KV key (relative to the prefix) read through the consul client, or undefined. */
+  kvGet(key: string): Promise<{ value: string; modifyIndex: bigint } | undefined>
+  kvSet(key: string, value: string): Promise<void>
+}
+
+export async function startAdminHarness(t: TestContext, options: HarnessOptions = {}): Promise<AdminHarness> {
+  const consul = options.consul ?? (await startDevConsul(t))
+  const log = options.log ?? createSilentLogger()
+  const extra = options.config ?? {}
+  const config = buildConfig(
+    {
+      global: { checkup_timer_interval: 60, default_heartbeat_enable: false },
+      ...extra,
+      consul: { wait: '2s', timeout: 2, ...(extra['consul'] as object | undefined), address: consul.addr },
+    },
+    'test',
+  )
+  const lua = await createLuaRuntime({
+    timeoutMs: 50,
+    asyncTimeoutMs: 2000,
+    regexCacheSize: 16,
+    sharedDicts: {},
+    workerId: 0,
+    workerCount: 1,
+    productVersion: PRODUCT_VERSION,
+    log: { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined },
+    readConfig: () => undefined,
+  })
+  t.after(() => lua.close())
+  const compileScript = (runtime: ScriptRuntime, name: string, source: string): string | null => compile(lua, runtime, name, source)
+
+  const controls: BackendControls = {
+    readiness: { isReady: true, source: 'consul' },
+    connectionStats: { active: 0, accepts: 0, handled: 0, requests: 0, reading: 0, writing: 0, waiting: 0 },
+    metricsText: '',
+    heldKeys: [],
+    adminDeletions: [],
+    statusDocument: null,
+    applyDelayMs: 0,
+  }
+  const primary = new Primary(config, log)
+  // The primary does not compile scripts yet; give its apply step the same check the admin uses.
+  ;(primary as unknown as { applyOptions: { compileScript?: typeof compileScript } }).applyOptions.compileScript = compileScript
+  const listeners = new Set<(state: KvState) => void>()
+  const scriptErrors = new Map<string, ScriptErrorReport & { runtime: ScriptRuntime; modifyIndex: bigint }>()
+  const watch = primary.consulWatch
+  if (watch !== null) {
+    // The primary has no subscription to applied states yet (the integrator adds one); wrap its watch handler.
+    const handler = (watch as unknown as { options: { handler: WatchHandler } }).options.handler
+    const applyListing = handler.onListing.bind(handler)
+    handler.onListing = async (listing: Listing, reason: ListingReason) => {
+      if (controls.applyDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, controls.applyDelayMs))
+      await applyListing(listing, reason)
+      recordScriptErrors(primary.state, listing, config, scriptErrors)
+      for (const listener of listeners) listener(primary.state)
+    }
+  }
+  primary.start()
+  t.after(() => primary.stop())
+  if (watch !== null && options.waitForFirstListing !== false) {
+    await waitFor(() => watch.status().lastSyncMs !== null, { withinMs: 5000, what: "the primary's first listing" })
+  }
+
+  const endpoints = config.consul.enable ? createEndpoints(config) : []
+  t.after(() => closeEndpoints(endpoints))
+  const writer = config.consul.enable && config.consul.write_through
+    ? new ConsulKvWriter({ endpoints, prefix: config.consul.config_key_prefix, timeoutMs: config.consul.timeout * 1000 })
+    : null
+  const startTimeMs = Date.now()
+  const staticUpstreams = new Map(Object.entries(config.upstreams))
+  const backend: AdminBackend = {
+    kvState: () => primary.state,
+    onStateApplied: (listener) => {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    statusDocument: () =>
+      controls.statusDocument?.() ??
+      buildStatusDocument({
+        slardarVersion: PRODUCT_VERSION,
+        startTimeMs,
+        heartbeat: primary.checkups.heartbeat,
+        confHash: null,
+        shdConfigVersion: 0,
+        configTimer: { 'worker-0': 'alive' },
+        consul: { enabled: config.consul.enable, last_index: watch?.status().lastIndex ?? null },
+        upstreams: primary.checkups.table.upstreams(),
+        sources: new Map(),
+        nowMs: Date.now(),
+      }),
+    staticUpstreams: () => staticUpstreams,
+    compileScript,
+    scriptErrors: (runtime) => [...scriptErrors.values()].filter((report) => report.runtime === runtime),
+    writer,
+    waitForApplied: (index, timeoutMs) => watch?.waitForApplied(index, timeoutMs) ?? Promise.resolve(false),
+    recordAdminDeletion: (key, modifyIndex) => controls.adminDeletions.push({ key, modifyIndex }),
+    get guard() {
+      const held = controls.heldKeys
+      if (held === null) return null
+      return { release: () => held.splice(0, held.length).length }
+    },
+    readiness: () => controls.readiness,
+    connectionStats: () => controls.connectionStats,
+    metricsText: () => Promise.resolve(controls.metricsText),
+  }
+  const admin = await startAdminServer({
+    options: {
+      host: options.adminHost ?? '127.0.0.1',
+      port: 0,
+      token: config.admin.token,
+      protectReads: config.admin.protect_reads,
+      applyWaitMs: config.admin.apply_wait * 1000,
+      allowedHosts: config.admin.allowed_hosts,
+      layout: config.consul,
+      upstreamDefaults: upstreamDefaultsFrom(config),
+      streamPorts: config.stream.listen.map((address) => address.port),
+    },
+    backend,
+    log,
+  })
+  t.after(() => admin.close())
+
+  return {
+    consul,
+    primary,
+    admin,
+    config,
+    controls,
+    request: (method, path, requestOptions = {}) => adminRequest(admin, method, path, requestOptions),
+    kvGet: async (key) => {
+      const entry = (await consul.consul.kv.get(PREFIX + key)) as { Value: string | null; ModifyIndex: number } | undefined
+      if (entry === undefined) return undefined
+      return { value: entry.Value ?? '', modifyIndex: BigInt(entry.ModifyIndex) }
+    },
+    kvSet: async (key, value) => {
+      await consul.consul.kv.set(PREFIX + key, value)
+    },
+  }
+}
+
+function compile(lua: LuaRuntime, runtime: ScriptRuntime, name: string, source: string): string | null {
+  if (runtime === 'lua') {
+    const result = lua.check(name, source)
+    return result.ok ? null : result.error
+  }
+  try {
+    new Script(source, { filename: name })
+    return null
+  } catch (err) {
+    return (err as Error).message
+  }
+}
+
+/** Compile rejections of active script keys, with the md5 of the rejected bytes taken from the listing. */
+function recordScriptErrors(state: KvState, listing: Listing, config: Config, errors: Map<string, ScriptErrorReport & { runtime: ScriptRuntime; modifyIndex: bigint }>): void {
+  for (const key of [...errors.keys()]) if (!state.rejections.has(key)) errors.delete(key)
+  for (const [key, rejection] of state.rejections) {
+    const keyClass = classifyKey(key, config.consul)
+    if (keyClass.kind !== 'script' || errors.get(key)?.modifyIndex === rejection.modifyIndex) continue
+    const entry = listing.entries.find((candidate) => candidate.key === key)
+    errors.set(key, {
+      runtime: keyClass.runtime,
+      modifyIndex: rejection.modifyIndex,
+      name: keyClass.name,
+      version: createHash('md5').update(entry?.value ?? Buffer.alloc(0)).digest('hex'),
+      error: rejection.message,
+      atMs: Date.now(),
+    })
+  }
+}
+
+/** One request on its own connection, with every header as given (Host and Origin included). */
+export function adminRequest(admin: { host: string; port: number }, method: string, path: string, options: RequestOptions = {}): Promise<AdminResponse> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { ...options.headers }
+    // GET and DELETE bodies are not chunked by Node's client: frame every body explicitly.
+    if (options.body !== undefined && !Object.keys(headers).some((name) => /^(content-length|transfer-encoding)$/i.test(name))) {
+      headers['Content-Length'] = String(Buffer.byteLength(options.body))
+    }
+    const req = httpRequest({ host: admin.host, port: admin.port, method, path, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) as unknown })
+      })
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(options.body)
+  })
+}
+
+/** A compact upstream value with heartbeats off, for tests that only need something valid. */
+export function upstreamBody(...ports: number[]): string {
+  return JSON.stringify({ servers: ports.map((port) => ({ host: '127.0.0.1', port })) })
+}
