@@ -20,6 +20,7 @@ import type { Logger } from '../log.js'
 import { loadSnapshotFile, type SnapshotBody, type SnapshotContent, type SnapshotLoadResult, SnapshotWriter } from '../snapshot/index.js'
 import { type ApplyOptions, applyListing, EMPTY_KV_STATE, type KvState } from './apply.js'
 import { closeEndpoints, type ConsulEndpoint, createEndpoints } from './client.js'
+import { DynamicConfigOverlay, readRawKey } from './dynamic-config.js'
 import { DeletionGuard } from './guard.js'
 import { ResyncJob } from './resync-job.js'
 import { ConsulServerHealth } from './server-health.js'
@@ -31,7 +32,7 @@ import {
   type SnapshotFileStatus,
 } from './status.js'
 import { KvWatch, type Listing, type ListingReason } from './watch.js'
-import type { Clock } from './watch-rules.js'
+import { type Clock, watchdogDelayMs } from './watch-rules.js'
 
 /** Startup found no config to serve (consul.md §3). The message is the one line the command line prints after
  *  `fatal: `. Declared here rather than in errors.ts only to keep this change inside new files; same code rules. */
@@ -94,6 +95,7 @@ export class ConsulSync {
   readonly #watch: KvWatch | null
   readonly #serverHealth: ConsulServerHealth | null
   readonly #resyncJob: ResyncJob | null
+  readonly #overlay: DynamicConfigOverlay | null
   readonly #listeners = new Set<(change: AppliedChange) => void>()
 
   #state: KvState = EMPTY_KV_STATE
@@ -138,6 +140,7 @@ export class ConsulSync {
       this.#watch = null
       this.#serverHealth = null
       this.#resyncJob = null
+      this.#overlay = null
       return
     }
     this.#endpoints = createEndpoints(config)
@@ -167,6 +170,15 @@ export class ConsulSync {
       },
     })
     this.#resyncJob = new ResyncJob({ expression: config.jobs.full_resync, run: () => watch.fullResync(), log: options.log })
+    const prefix = config.consul.config_key_prefix
+    this.#overlay = new DynamicConfigOverlay({
+      fetch: (key) => readRawKey(watch.currentServer, prefix + key, config.consul.timeout * 1000),
+      positiveTtlSec: config.consul.config_positive_ttl,
+      negativeTtlSec: config.consul.config_negative_ttl,
+      isCacheEnabled: config.consul.config_cache_enable,
+      clock: this.#clock,
+      onRefreshProblem: (key, message) => options.log.warn({ key }, `dynamic config ${key}: refresh from consul failed (${message}); keeping the last known value`),
+    })
   }
 
   /** Settles once a config is loaded (consul.md §3): resolves with its source, or rejects with a StartupError when
@@ -217,10 +229,24 @@ export class ConsulSync {
     return { isReady: true, source: this.#source, reason: null }
   }
 
-  /** A dynamic-config key (relative to the prefix, e.g. `myargs`) from the live state; undefined when absent. */
+  /** A dynamic-config key (relative to the prefix, e.g. `myargs`) from the live state; undefined when absent. Never
+   *  waits: while the live state is not authoritative, the last known value comes back and the key is refreshed from
+   *  Consul in the background (consul.md §7). */
   readDynamicConfig(key: string): unknown {
     const served = this.#state.served.get(key)
-    return served?.value.kind === 'dynamic' ? served.value.value : undefined
+    const live = served?.value.kind === 'dynamic' ? served.value.value : undefined
+    if (this.#overlay === null || this.#isAuthoritative()) return live
+    return this.#overlay.read(key, live)
+  }
+
+  /** The live state is Consul's current truth: Consul answered, and the watch has not been failing for longer than
+   *  its watchdog (a healthy blocking query answers at least once per wait). */
+  #isAuthoritative(): boolean {
+    if (this.#source !== 'consul' || this.#watch === null) return false
+    // Cheap on the common path: status() is only built while reads are failing.
+    if (!this.#watch.isFailing) return true
+    const lastSyncMs = this.#watch.status().lastSyncMs
+    return lastSyncMs !== null && this.#clock.nowMs() - lastSyncMs <= watchdogDelayMs(this.#config.consul.wait)
   }
 
   /** Calls `listener` after every applied change of what is served; returns the unsubscribe function. */
@@ -405,6 +431,7 @@ export class ConsulSync {
 
   async #onListing(listing: Listing, reason: ListingReason): Promise<void> {
     if (this.#isStopped) return
+    this.#overlay?.clear()
     if (this.#source === null) {
       const file = await (this.#fileLoad as Promise<SnapshotLoadResult>)
       if (this.#isStopped) return
