@@ -164,7 +164,8 @@ export class ConsulSync {
       clock: this.#clock,
       onTick: () => watch.probeIndex(),
       onChange: (server, status, msg) => {
-        const fields = { server, status, msg }
+        // Not `msg`: that is pino's own message key.
+        const fields = { server, status, detail: msg }
         if (status === 'ok') options.log.info(fields, `consul server ${server} is ${status}`)
         else options.log.warn(fields, `consul server ${server} is ${status}${msg === null ? '' : `: ${msg}`}`)
       },
