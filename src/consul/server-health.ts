@@ -111,7 +111,8 @@ export class ConsulServerHealth {
     const answers = await Promise.all(this.#records.map((record) => askLeader(record.endpoint, this.#options.timeoutSec * 1000)))
     const nowMs = this.#options.clock.nowMs()
     answers.forEach((answer, i) => this.#record(this.#records[i] as ServerRecord, answer, nowMs))
-    if (this.#isRunning) await this.#options.onTick?.()
+    // A throwing hook must not end the schedule; reporting its failure is the hook's own job.
+    if (this.#isRunning) await this.#options.onTick?.().catch(() => undefined)
   }
 
   #record(record: ServerRecord, answer: LeaderAnswer, nowMs: number): void {

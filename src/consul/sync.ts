@@ -398,7 +398,7 @@ export class ConsulSync {
     this.#install(state, originsAll(state, 'snapshot'), false)
     this.#log.warn(
       { path: this.#config.snapshot.path, written_at: body.writtenAt, keys: body.entries.length },
-      `serving the last-known-good snapshot until consul answers (${reason})`,
+      `serving the last-known-good snapshot until consul answers (${conciseReason(reason)})`,
     )
     this.#finishStartup('snapshot')
   }
