@@ -78,10 +78,6 @@ export class DeletionGuard {
     this.#options = options
   }
 
-  get isEnabled(): boolean {
-    return this.#options.enabled
-  }
-
   /** Holds started since this process began (metrics: `slardar_guard_holds_total`). */
   get holdsTotal(): number {
     return this.#holdsTotal

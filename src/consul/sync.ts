@@ -201,7 +201,9 @@ export class ConsulSync {
     await this.#resyncJob?.stop()
     await this.#serverHealth?.stop()
     await this.#watch?.stop()
+    // Closing the clients aborts any dynamic-config refresh still in flight; wait for those to wind up.
     closeEndpoints(this.#endpoints)
+    await this.#overlay?.settled()
     await this.#writer?.flush()
   }
 
