@@ -76,6 +76,9 @@ export interface SyncCounters {
   readonly resyncCorrections: number
   readonly guardHoldsTotal: number
   readonly guardHeldKeys: number
+  /** `slardar_snapshot_writes_total{result=ok|error}` */
+  readonly snapshotWritesOk: number
+  readonly snapshotWritesFailed: number
 }
 
 /** Serve the file when Consul has not answered within this long (reliability.md: "serve from the snapshot file within
@@ -312,6 +315,8 @@ export class ConsulSync {
       resyncCorrections: this.#resyncCorrections,
       guardHoldsTotal: this.#guard.holdsTotal,
       guardHeldKeys: this.#guard.heldKeyCount,
+      snapshotWritesOk: this.#writer?.status().writes_ok ?? 0,
+      snapshotWritesFailed: this.#writer?.status().writes_failed ?? 0,
     }
   }
 

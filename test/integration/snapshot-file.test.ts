@@ -2,6 +2,7 @@
  *  and on stop, with exactly the entries behind the live state. Read back through the product's own strict loader. */
 
 import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { loadSnapshotFile, type SnapshotBody } from '../../src/snapshot/index.js'
@@ -61,6 +62,8 @@ test('stop() writes the newest state at once, inside the one-second debounce', a
   await primary.stop()
   const body = (await readBack(path)) as SnapshotBody
   assert.deepEqual(Object.keys(valuesOf(body)), ['http_upstreams/one', 'http_upstreams/two'])
+  assert.equal(primary.syncCounters().snapshotWritesOk, 3, 'first read, first change, and the flush on stop')
+  assert.equal(primary.syncCounters().snapshotWritesFailed, 0)
 })
 
 test('held removals stay in the file, so a restart from it reproduces what is served', async (t) => {
@@ -91,4 +94,23 @@ test('with snapshot.enable false nothing is written and /status shows no snapsho
   await primary.stop()
   assert.equal((await loadSnapshotFile(path, PREFIX)).kind, 'missing')
   assert.equal(primary.consulStatus()['snapshot'], null)
+})
+
+test('a snapshot write that fails is shown in /status and serving goes on', async (t) => {
+  const consul = await startDevConsul(t)
+  await consul.consul.kv.set(`${PREFIX}http_upstreams/api`, upstreamValue(9001))
+  const dir = await tempDir(t)
+  await writeFile(join(dir, 'not-a-dir'), 'a file where the snapshot directory should be')
+  const path = join(dir, 'not-a-dir', 'snapshot.json')
+  const primary = createPrimary(t, testConfig(consul.addr, path))
+  await primary.start()
+  const snapshot = await waitFor(() => {
+    const shown = primary.consulStatus()['snapshot'] as { last_error: string | null; last_write: string | null }
+    return shown.last_error === null ? null : shown
+  }, { withinMs: 3000, what: 'the failed write in /status' })
+  assert.match(snapshot.last_error ?? '', new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: snapshot write failed: .*; the previous file is unchanged$`))
+  assert.equal(snapshot.last_write, null)
+  assert.ok(primary.syncCounters().snapshotWritesFailed >= 1)
+  await consul.consul.kv.set(`${PREFIX}http_upstreams/next`, upstreamValue(9002))
+  await waitFor(() => primary.checkups.table.get('next'), { withinMs: 3000, what: 'changes to keep applying' })
 })
