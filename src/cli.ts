@@ -87,12 +87,19 @@ function loadDevServer(): Promise<typeof import('./consul/devserver/index.js')> 
   return import('./consul/devserver/index.js')
 }
 
+/** Waits for the startup config (consul.md §3). With none to load, Primary.start() rejects with a StartupError whose
+ *  message is the whole line printed after `fatal: ` (main's catch), and the process exits 1. */
+async function startPrimary(primary: Primary, log: Logger): Promise<void> {
+  const source = await primary.start()
+  log.info({ source }, `config loaded from ${source}`)
+}
+
 async function commandStart(argv: readonly string[]): Promise<void> {
   const config = await readConfig(parse(argv, CONFIG_FLAGS), false)
   const log = createAppLogger({ level: config.log.level, pretty: config.log.pretty, bindings: { role: 'primary' } })
   const primary = new Primary(config, log)
-  primary.start()
   waitForShutdown(log, () => primary.stop())
+  await startPrimary(primary, log)
 }
 
 async function commandDev(argv: readonly string[]): Promise<void> {
@@ -117,11 +124,11 @@ async function commandDev(argv: readonly string[]): Promise<void> {
     closeEndpoints(endpoints)
   }
   const primary = new Primary(config, log)
-  primary.start()
   waitForShutdown(log, async () => {
     await primary.stop()
     await devServer.close()
   })
+  await startPrimary(primary, log)
 }
 
 async function commandConsulDev(argv: readonly string[]): Promise<void> {
@@ -180,6 +187,11 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     process.exit(1)
   }
   const code = (err as { code?: string }).code
+  if (code === 'CONSUL_STARTUP_FAILED') {
+    // The message is the one line consul.md §3 specifies; nothing else goes to stderr.
+    process.stderr.write(`fatal: ${(err as Error).message}\n`)
+    process.exit(1)
+  }
   process.stderr.write(`fatal: ${(err as Error).message ?? String(err)}${code === undefined ? '' : ` (${code})`}\n`)
   process.exit(1)
 })

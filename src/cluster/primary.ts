@@ -1,29 +1,40 @@
-/** The primary process (README "Process model"): owns the Consul watch, the apply step and the checkups
- *  table with its heartbeats. Each usable listing is applied key by key and the upstream changes are
- *  installed into checkups, so hot-added upstreams are probed at once. Still to come here: startup from
- *  the snapshot file and the deletion guard (#4), the admin API and the data path (#5), workers (#7). */
+/** The primary process (README "Process model"): owns the checkups table with its heartbeats and the Consul sync
+ *  (startup source, watch, deletion guard, snapshot file, Consul server checks, full resync), and joins them: every
+ *  upstream change the sync applies is installed into checkups, so hot-added upstreams are probed at once. It also
+ *  assembles `/status` from both sides. Still to come here: the admin API and the data path (#5), workers (#7). */
 
-import { CheckupsPrimary, parseUpstreamJson, type UpstreamChange, upstreamDefaultsFrom } from '../checkups/index.js'
+import {
+  buildStatusDocument,
+  CheckupsPrimary,
+  type JsonValue,
+  parseUpstreamJson,
+  type UpstreamChange,
+  upstreamDefaultsFrom,
+  type UpstreamSourceInfo,
+} from '../checkups/index.js'
 import type { Config } from '../config/index.js'
-import { type ApplyOptions, applyListing, EMPTY_KV_STATE, type KvState } from '../consul/apply.js'
-import { closeEndpoints, createEndpoints } from '../consul/client.js'
-import { KvWatch, type Listing, type ListingReason } from '../consul/watch.js'
+import type { ApplyOptions, KvState } from '../consul/apply.js'
+import type { ConfigSource } from '../consul/status.js'
+import { type AppliedChange, ConsulSync, type Readiness, type SyncCounters } from '../consul/sync.js'
+import type { KvWatch } from '../consul/watch.js'
 import type { Logger } from '../log.js'
+import { PRODUCT_VERSION } from '../version.js'
+
+export interface PrimaryOptions {
+  /** Compile check for active scripts from KV (scripts/' `checkScript`); without it every script is accepted. */
+  readonly compileScript?: ApplyOptions['compileScript']
+}
 
 export class Primary {
   readonly checkups: CheckupsPrimary
-  private readonly watch: KvWatch | null
-  private readonly stopEndpoints: () => void
-  private kvState: KvState = EMPTY_KV_STATE
-  private readonly applyOptions: ApplyOptions
-  /** Static upstreams from the config file win over KV upstreams of the same name (config.md). */
-  private readonly staticNames: ReadonlySet<string>
+  private readonly sync: ConsulSync
+  private readonly startTimeMs = Date.now()
 
   constructor(
     private readonly config: Config,
-    private readonly log: Logger,
+    log: Logger,
+    options: PrimaryOptions = {},
   ) {
-    this.applyOptions = { layout: config.consul, upstreamDefaults: upstreamDefaultsFrom(config) }
     this.checkups = new CheckupsPrimary({
       checkupTimerIntervalSec: config.global.checkup_timer_interval,
       checkupTimerOvertimeSec: config.global.checkup_timer_overtime,
@@ -36,67 +47,107 @@ export class Primary {
       onWarning: (warning) => log.warn({ err: warning }, 'checkups warning'),
     })
     const staticChanges = parseStaticUpstreams(config).changes
-    this.staticNames = new Set(staticChanges.map((change) => change.name))
     if (staticChanges.length > 0) this.checkups.install(staticChanges)
-
-    if (!config.consul.enable) {
-      this.watch = null
-      this.stopEndpoints = () => undefined
-      return
-    }
-    const endpoints = createEndpoints(config)
-    this.stopEndpoints = () => closeEndpoints(endpoints)
-    this.watch = new KvWatch({
-      endpoints,
-      prefix: config.consul.config_key_prefix,
-      waitSec: config.consul.wait,
-      timeoutSec: config.consul.timeout,
+    this.sync = new ConsulSync({
+      config,
       log,
-      handler: {
-        onListing: (listing, reason) => this.onListing(listing, reason),
-        onStartupFailure: (error) => log.error(`cannot read ${config.consul.config_key_prefix} from Consul (${error.message}); retrying`),
-      },
+      staticUpstreamNames: new Set(staticChanges.map((change) => change.name)),
+      onUpstreamChanges: (changes) => this.checkups.install(changes),
+      ...(options.compileScript === undefined ? {} : { compileScript: options.compileScript }),
     })
   }
 
-  start(): void {
-    if (this.watch === null) {
-      this.log.warn('consul.enable is false: serving static upstreams only (the file-backed store comes with #4)')
-      return
-    }
-    this.watch.start()
-    this.log.info({ prefix: this.config.consul.config_key_prefix, server: this.watch.currentServer.name }, 'watching consul')
+  /** Resolves with the config's source once one is loaded (consul.md §3); rejects with a StartupError (code
+   *  CONSUL_STARTUP_FAILED, message = the one line to print after `fatal: `) when there is none to load. */
+  start(): Promise<ConfigSource> {
+    return this.sync.start()
   }
 
+  /** Stops Consul work first, so the final snapshot write holds the last applied state, then the heartbeats. */
   async stop(): Promise<void> {
-    await this.watch?.stop()
-    this.stopEndpoints()
+    await this.sync.stop()
     await this.checkups.stop()
   }
 
   /** The applied KV state (served keys and rejections). */
   get state(): KvState {
-    return this.kvState
+    return this.sync.state
   }
 
   get consulWatch(): KvWatch | null {
-    return this.watch
+    return this.sync.watch
   }
 
-  private onListing(listing: Listing, reason: ListingReason): void {
-    const result = applyListing(this.kvState, listing, this.applyOptions)
-    this.kvState = result.next
-    for (const rejection of result.newRejections) {
-      this.log.error({ key: rejection.key, modify_index: rejection.modifyIndex.toString() }, rejection.message)
-    }
-    const changes = result.upstreamChanges.filter((change) => !this.staticNames.has(change.name))
-    if (changes.length > 0) this.checkups.install(changes)
-    if (result.changedKeys.length > 0 || result.newRejections.length > 0) {
-      this.log.info(
-        { index: listing.index.toString(), reason, changed: result.changedKeys, rejected: result.newRejections.map((r) => r.key) },
-        `applied consul listing: ${result.changedKeys.length} changed, ${this.kvState.served.size} keys served`,
-      )
-    }
+  /** `consul`, `snapshot`, `empty` or `file`; null until a config is loaded. */
+  get source(): ConfigSource | null {
+    return this.sync.source
+  }
+
+  /** For `/readyz`: the config part of readiness (workers add their own once they exist). */
+  readiness(): Readiness {
+    return this.sync.readiness()
+  }
+
+  get configVersion(): number {
+    return this.sync.configVersion
+  }
+
+  /** Dynamic config for scripts (consul.md §7), synchronous: the key below the prefix, undefined when absent. */
+  readDynamicConfig(key: string): unknown {
+    return this.sync.readDynamicConfig(key)
+  }
+
+  /** `POST /guard/release`: the number of released keys, or null when the guard is not active (Consul disabled). */
+  releaseGuard(): number | null {
+    return this.sync.releaseGuard()
+  }
+
+  /** The admin API deleted `key` through Consul at `index`; the guard lets that removal through (consul.md §6). */
+  recordAdminDeletion(key: string, index: bigint): void {
+    this.sync.recordAdminDeletion(key, index)
+  }
+
+  /** Called after every applied change of what is served; returns the unsubscribe function. */
+  onApplied(listener: (change: AppliedChange) => void): () => void {
+    return this.sync.onApplied(listener)
+  }
+
+  /** Counters for `/metrics` (resync corrections, guard holds). */
+  syncCounters(): SyncCounters {
+    return this.sync.counters()
+  }
+
+  /** `/status` `consul` (consul.md §12). */
+  consulStatus(): Record<string, JsonValue> {
+    return this.sync.consulStatus()
+  }
+
+  /** `/status` `cls:consul`; undefined when Consul is disabled. */
+  clsConsul(): JsonValue | undefined {
+    return this.sync.clsConsul()
+  }
+
+  /** `/status` `upstream:<name>` data, static upstreams (`config`) included. */
+  upstreamSources(): Map<string, UpstreamSourceInfo> {
+    return this.sync.upstreamSources(this.startTimeMs)
+  }
+
+  /** The whole `/status` document (upstreams.md §6). One process for now, so `config_timer` is just worker-0. */
+  statusDocument(nowMs: number = Date.now()): Record<string, JsonValue> {
+    const clsConsul = this.clsConsul()
+    return buildStatusDocument({
+      slardarVersion: PRODUCT_VERSION,
+      startTimeMs: this.startTimeMs,
+      heartbeat: this.checkups.heartbeat,
+      confHash: this.config.global.conf_hash,
+      shdConfigVersion: this.configVersion,
+      configTimer: { 'worker-0': 'alive' },
+      consul: this.consulStatus(),
+      ...(clsConsul === undefined ? {} : { clsConsul }),
+      upstreams: this.checkups.table.upstreams(),
+      sources: this.upstreamSources(),
+      nowMs,
+    })
   }
 }
 

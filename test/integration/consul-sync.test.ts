@@ -1,33 +1,22 @@
 import assert from 'node:assert/strict'
+import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import type { Peer } from '../../src/checkups/index.js'
-import { Primary } from '../../src/cluster/primary.js'
-import { buildConfig } from '../../src/config/index.js'
-import { createSilentLogger } from '../../src/log.js'
+import type { Primary } from '../../src/cluster/primary.js'
 import { refusingPort, startTcpBackend } from '../support/backends.js'
 import { type DevConsul, startDevConsul } from '../support/dev-consul.js'
 import { waitFor } from '../support/wait-for.js'
+import { createPrimary, peersOf, PREFIX, tempDir, testConfig } from './primary-harness.js'
 
-const PREFIX = 'config/slardar/'
-
-function startPrimary(t: TestContext, consul: DevConsul, extra: Record<string, unknown> = {}): Primary {
-  const config = buildConfig(
-    { consul: { address: consul.addr, wait: '2s', timeout: 2 }, global: { checkup_timer_interval: 60 }, ...extra },
-    'test',
-  )
-  const primary = new Primary(config, createSilentLogger())
-  primary.start()
-  t.after(() => primary.stop())
+async function startPrimary(t: TestContext, consul: DevConsul, extra: Record<string, Record<string, unknown>> = {}): Promise<Primary> {
+  const primary = createPrimary(t, testConfig(consul.addr, join(await tempDir(t), 'snapshot.json'), extra))
+  assert.equal(await primary.start(), 'consul')
   return primary
-}
-
-function peersOf(primary: Primary, name: string): Peer[] {
-  return (primary.checkups.table.get(name)?.levels ?? []).flatMap((level) => [...level.peers])
 }
 
 test('a PUT of a new upstream key reaches the checkups table within a second', async (t) => {
   const consul = await startDevConsul(t)
-  const primary = startPrimary(t, consul)
+  const primary = await startPrimary(t, consul)
   await waitFor(() => primary.consulWatch?.status().lastSyncMs !== null, { withinMs: 3000, what: 'the first listing' })
   const writtenMs = performance.now()
   await consul.consul.kv.set(`${PREFIX}http_upstreams/new.test`, '{"enable":false,"servers":[{"host":"127.0.0.1","port":9001}]}')
@@ -40,7 +29,7 @@ test('deleting the key removes the upstream from the table', async (t) => {
   const consul = await startDevConsul(t)
   await consul.consul.kv.set(`${PREFIX}http_upstreams/a`, '{"enable":false,"servers":[{"host":"127.0.0.1","port":9001}]}')
   await consul.consul.kv.set(`${PREFIX}http_upstreams/b`, '{"enable":false,"servers":[{"host":"127.0.0.1","port":9002}]}')
-  const primary = startPrimary(t, consul)
+  const primary = await startPrimary(t, consul)
   await waitFor(() => primary.checkups.table.get('a'), { withinMs: 3000, what: 'a in the table' })
   await consul.consul.kv.del(`${PREFIX}http_upstreams/a`)
   await waitFor(() => primary.checkups.table.get('a') === undefined, { withinMs: 2000, what: 'a to leave the table' })
@@ -54,7 +43,7 @@ test('a weight change keeps the health record of the servers that remain', async
   const value = (weight: number): string =>
     JSON.stringify({ timeout: 1, servers: [{ host: '127.0.0.1', port: closed, weight }, { host: '127.0.0.1', port: open.port }] })
   await consul.consul.kv.set(`${PREFIX}http_upstreams/api`, value(1))
-  const primary = startPrimary(t, consul)
+  const primary = await startPrimary(t, consul)
   const refused = await waitFor(
     () => peersOf(primary, 'api').find((peer) => peer.port === closed && peer.health.failNum > 0),
     { withinMs: 5000, what: 'the refusing server to fail its first probe' },
@@ -71,7 +60,7 @@ test('a weight change keeps the health record of the servers that remain', async
 test('invalid JSON in one key keeps its previous version, names key and field, and leaves other keys applied', async (t) => {
   const consul = await startDevConsul(t)
   await consul.consul.kv.set(`${PREFIX}http_upstreams/api`, '{"enable":false,"servers":[{"host":"127.0.0.1","port":9001}]}')
-  const primary = startPrimary(t, consul)
+  const primary = await startPrimary(t, consul)
   await waitFor(() => primary.checkups.table.get('api'), { withinMs: 3000, what: 'api in the table' })
   await consul.consul.kv.set(`${PREFIX}http_upstreams/api`, '{"enable":false,"servers":[{"host":"127.0.0.1","port":"abc"}]}')
   await consul.consul.kv.set(`${PREFIX}http_upstreams/other`, '{"enable":false,"servers":[{"host":"127.0.0.1","port":9003}]}')
@@ -83,7 +72,7 @@ test('invalid JSON in one key keeps its previous version, names key and field, a
 test('a static upstream in the config file wins over a KV upstream of the same name', async (t) => {
   const consul = await startDevConsul(t)
   await consul.consul.kv.set(`${PREFIX}http_upstreams/api`, '{"enable":false,"servers":[{"host":"127.0.0.1","port":9001}]}')
-  const primary = startPrimary(t, consul, { upstreams: { api: { enable: false, servers: [{ host: '127.0.0.1', port: 9100 }] } } })
+  const primary = await startPrimary(t, consul, { upstreams: { api: { enable: false, servers: [{ host: '127.0.0.1', port: 9100 }] } } })
   await waitFor(() => primary.state.served.has('http_upstreams/api'), { withinMs: 3000, what: 'the KV key to be read' })
   assert.deepEqual(peersOf(primary, 'api').map((peer) => peer.id), ['127.0.0.1:9100'])
 })
