@@ -5,6 +5,7 @@
  *  the result; the deletion guard (held removals) and script compilation plug in through options. */
 
 import { isUtf8 } from 'node:buffer'
+import { createHash } from 'node:crypto'
 import JSON5 from 'json5'
 import {
   parseUpstreamJson,
@@ -32,6 +33,8 @@ export interface KeyRejection {
   readonly key: string
   readonly modifyIndex: bigint
   readonly message: string
+  /** Lower-case hex md5 of the rejected bytes: a script's version in GET /lua|/js `errors` (scripts.md §2). */
+  readonly valueMd5: string
 }
 
 /** Everything the live config knows about the KV prefix. Replaced whole, never edited. */
@@ -41,6 +44,8 @@ export interface KvState {
   /** Newest rejected value per key; cleared when the key is fixed or deleted. */
   readonly rejections: ReadonlyMap<string, KeyRejection>
 }
+
+const EMPTY_VALUE = Buffer.alloc(0)
 
 export const EMPTY_KV_STATE: KvState = Object.freeze({ index: 0n, served: new Map(), rejections: new Map() })
 
@@ -96,7 +101,8 @@ export function applyListing(previous: KvState, listing: Listing, options: Apply
       changedKeys.push(entry.key)
       if (parsed.value.kind === 'upstream') upstreamChanges.push({ kind: 'set', name: parsed.value.name, definition: parsed.value.definition })
     } else {
-      const rejection = { key: entry.key, modifyIndex: entry.modifyIndex, message: parsed.message }
+      const valueMd5 = createHash('md5').update(entry.value ?? EMPTY_VALUE).digest('hex')
+      const rejection = { key: entry.key, modifyIndex: entry.modifyIndex, message: parsed.message, valueMd5 }
       rejections.set(entry.key, rejection)
       newRejections.push(rejection)
       if (before !== undefined) served.set(entry.key, before)

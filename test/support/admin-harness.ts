@@ -9,7 +9,6 @@
  *    assert.equal(res.status, 200)
  */
 
-import { createHash } from 'node:crypto'
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import type { TestContext } from 'node:test'
 import { Script } from 'node:vm'
@@ -26,7 +25,6 @@ import { ConsulKvWriter } from '../../src/consul/write.js'
 import { createSilentLogger, type Logger } from '../../src/log.js'
 import { PRODUCT_VERSION } from '../../src/version.js'
 import { type DevConsul, startDevConsul } from './dev-consul.js'
-import { waitFor } from './wait-for.js'
 
 export const PREFIX = 'config/slardar/'
 
@@ -88,6 +86,8 @@ export async function startAdminHarness(t: TestContext, options: HarnessOptions 
       global: { checkup_timer_interval: 60, default_heartbeat_enable: false },
       ...extra,
       consul: { wait: '2s', timeout: 2, ...(extra['consul'] as object | undefined), address: consul.addr },
+      // Tests never share a last-known-good file: one left behind would become the next primary's "before" state.
+      snapshot: { enable: false },
     },
     'test',
   )
@@ -114,28 +114,25 @@ export async function startAdminHarness(t: TestContext, options: HarnessOptions 
     statusDocument: null,
     applyDelayMs: 0,
   }
-  const primary = new Primary(config, log)
-  // The primary does not compile scripts yet; give its apply step the same check the admin uses.
-  ;(primary as unknown as { applyOptions: { compileScript?: typeof compileScript } }).applyOptions.compileScript = compileScript
+  const primary = new Primary(config, log, { compileScript })
   const listeners = new Set<(state: KvState) => void>()
-  const scriptErrors = new Map<string, ScriptErrorReport & { runtime: ScriptRuntime; modifyIndex: bigint }>()
+  primary.onApplied((change) => {
+    for (const listener of listeners) listener(change.state)
+  })
   const watch = primary.consulWatch
   if (watch !== null) {
-    // The primary has no subscription to applied states yet (the integrator adds one); wrap its watch handler.
+    // Only for tests that show answers wait for a slow node: delay this node's apply of each listing.
     const handler = (watch as unknown as { options: { handler: WatchHandler } }).options.handler
     const applyListing = handler.onListing.bind(handler)
     handler.onListing = async (listing: Listing, reason: ListingReason) => {
       if (controls.applyDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, controls.applyDelayMs))
       await applyListing(listing, reason)
-      recordScriptErrors(primary.state, listing, config, scriptErrors)
-      for (const listener of listeners) listener(primary.state)
     }
   }
-  primary.start()
   t.after(() => primary.stop())
-  if (watch !== null && options.waitForFirstListing !== false) {
-    await waitFor(() => watch.status().lastSyncMs !== null, { withinMs: 5000, what: "the primary's first listing" })
-  }
+  const started = primary.start()
+  if (options.waitForFirstListing !== false) await started
+  else started.catch(() => undefined)
 
   const endpoints = config.consul.enable ? createEndpoints(config) : []
   t.after(() => closeEndpoints(endpoints))
@@ -166,10 +163,13 @@ export async function startAdminHarness(t: TestContext, options: HarnessOptions 
       }),
     staticUpstreams: () => staticUpstreams,
     compileScript,
-    scriptErrors: (runtime) => [...scriptErrors.values()].filter((report) => report.runtime === runtime),
+    scriptErrors: (runtime) => scriptRejections(primary.state, config, runtime),
     writer,
     waitForApplied: (index, timeoutMs) => watch?.waitForApplied(index, timeoutMs) ?? Promise.resolve(false),
-    recordAdminDeletion: (key, modifyIndex) => controls.adminDeletions.push({ key, modifyIndex }),
+    recordAdminDeletion: (key, modifyIndex) => {
+      controls.adminDeletions.push({ key, modifyIndex })
+      primary.recordAdminDeletion(key, modifyIndex)
+    },
     get guard() {
       const held = controls.heldKeys
       if (held === null) return null
@@ -227,22 +227,15 @@ function compile(lua: LuaRuntime, runtime: ScriptRuntime, name: string, source: 
   }
 }
 
-/** Compile rejections of active script keys, with the md5 of the rejected bytes taken from the listing. */
-function recordScriptErrors(state: KvState, listing: Listing, config: Config, errors: Map<string, ScriptErrorReport & { runtime: ScriptRuntime; modifyIndex: bigint }>): void {
-  for (const key of [...errors.keys()]) if (!state.rejections.has(key)) errors.delete(key)
+/** Compile rejections of active script keys, as GET /lua|/js list them. */
+function scriptRejections(state: KvState, config: Config, runtime: ScriptRuntime): ScriptErrorReport[] {
+  const reports: ScriptErrorReport[] = []
   for (const [key, rejection] of state.rejections) {
     const keyClass = classifyKey(key, config.consul)
-    if (keyClass.kind !== 'script' || errors.get(key)?.modifyIndex === rejection.modifyIndex) continue
-    const entry = listing.entries.find((candidate) => candidate.key === key)
-    errors.set(key, {
-      runtime: keyClass.runtime,
-      modifyIndex: rejection.modifyIndex,
-      name: keyClass.name,
-      version: createHash('md5').update(entry?.value ?? Buffer.alloc(0)).digest('hex'),
-      error: rejection.message,
-      atMs: Date.now(),
-    })
+    if (keyClass.kind !== 'script' || keyClass.runtime !== runtime) continue
+    reports.push({ name: keyClass.name, version: rejection.valueMd5, error: rejection.message, atMs: Date.now() })
   }
+  return reports
 }
 
 /** One request on its own connection, with every header as given (Host and Origin included). */
