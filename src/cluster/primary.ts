@@ -4,6 +4,7 @@
  *  assembles `/status` from both sides. Still to come here: the admin API and the data path (#5), workers (#7). */
 
 import {
+  type ApplyReport,
   buildStatusDocument,
   CheckupsPrimary,
   type JsonValue,
@@ -29,6 +30,7 @@ export class Primary {
   readonly checkups: CheckupsPrimary
   private readonly sync: ConsulSync
   private readonly startTimeMs = Date.now()
+  readonly #installListeners = new Set<(report: ApplyReport) => void>()
 
   constructor(
     private readonly config: Config,
@@ -52,7 +54,7 @@ export class Primary {
       config,
       log,
       staticUpstreamNames: new Set(staticChanges.map((change) => change.name)),
-      onUpstreamChanges: (changes) => this.checkups.install(changes),
+      onUpstreamChanges: (changes) => this.#install(changes),
       ...(options.compileScript === undefined ? {} : { compileScript: options.compileScript }),
     })
   }
@@ -110,6 +112,18 @@ export class Primary {
   /** Called after every applied change of what is served; returns the unsubscribe function. */
   onApplied(listener: (change: AppliedChange) => void): () => void {
     return this.sync.onApplied(listener)
+  }
+
+  /** Called after every install into the checkups table with its report; the data paths close sockets to the
+   *  servers in `report.removed` (proxy.md §3, §7). Returns the unsubscribe function. */
+  onInstalled(listener: (report: ApplyReport) => void): () => void {
+    this.#installListeners.add(listener)
+    return () => this.#installListeners.delete(listener)
+  }
+
+  #install(changes: readonly UpstreamChange[]): void {
+    const { report } = this.checkups.install(changes)
+    for (const listener of this.#installListeners) listener(report)
   }
 
   /** Counters for `/metrics` (resync corrections, guard holds). */

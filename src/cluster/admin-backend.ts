@@ -1,0 +1,79 @@
+/** The primary's side of the admin API (admin-api.md): implements `AdminBackend` over the `Primary` (live KV
+ *  state, /status, guard, readiness), the Consul writer and the data paths' counters. Owns nothing itself; it
+ *  only translates, so the admin folder never imports the primary, scripts or proxy (style.md's table). */
+
+import type { AdminBackend, ConnectionStats, Readiness, ScriptErrorReport } from '../admin/index.js'
+import type { Config } from '../config/index.js'
+import type { KvState } from '../consul/apply.js'
+import { closeEndpoints, createEndpoints } from '../consul/client.js'
+import { classifyKey, type ScriptRuntime } from '../consul/keys.js'
+import { ConsulKvWriter } from '../consul/write.js'
+import type { Primary } from './primary.js'
+
+export interface AdminBackendParams {
+  readonly config: Config
+  readonly primary: Primary
+  /** Compile check shared with the primary's apply step (scripts/' checkScript). */
+  readonly compileScript: (runtime: ScriptRuntime, name: string, source: string) => string | null
+  /** Load failures the script runtimes reported for active versions (on top of compile rejections from KV). */
+  readonly scriptLoadErrors: (runtime: ScriptRuntime) => readonly ScriptErrorReport[]
+  /** Readiness of the serving side (listeners up, workers acknowledged); null when it is ready. */
+  readonly servingNotReady: () => string | null
+  readonly connectionStats: () => ConnectionStats
+  readonly metricsText: () => Promise<string>
+}
+
+export interface ClosableAdminBackend extends AdminBackend {
+  /** Releases the writer's Consul connections. */
+  close(): void
+}
+
+export function createAdminBackend(params: AdminBackendParams): ClosableAdminBackend {
+  const { config, primary } = params
+  const endpoints = config.consul.enable && config.consul.write_through ? createEndpoints(config) : []
+  const writer = endpoints.length > 0
+    ? new ConsulKvWriter({ endpoints, prefix: config.consul.config_key_prefix, timeoutMs: config.consul.timeout * 1000 })
+    : null
+  const staticUpstreams: ReadonlyMap<string, unknown> = new Map(Object.entries(config.upstreams))
+  /** First time this node saw each rejected script version, so `time` does not move on every GET. */
+  const rejectionSeenAt = new Map<string, { modifyIndex: bigint; atMs: number }>()
+
+  const compileRejections = (state: KvState, runtime: ScriptRuntime): ScriptErrorReport[] => {
+    const reports: ScriptErrorReport[] = []
+    for (const [key, rejection] of state.rejections) {
+      const keyClass = classifyKey(key, config.consul)
+      if (keyClass.kind !== 'script' || keyClass.runtime !== runtime) continue
+      let seen = rejectionSeenAt.get(key)
+      if (seen === undefined || seen.modifyIndex !== rejection.modifyIndex) {
+        seen = { modifyIndex: rejection.modifyIndex, atMs: Date.now() }
+        rejectionSeenAt.set(key, seen)
+      }
+      reports.push({ name: keyClass.name, version: rejection.valueMd5, error: rejection.message, atMs: seen.atMs })
+    }
+    return reports
+  }
+
+  return {
+    kvState: () => primary.state,
+    onStateApplied: (listener) => primary.onApplied((change) => listener(change.state)),
+    statusDocument: () => primary.statusDocument(),
+    staticUpstreams: () => staticUpstreams,
+    compileScript: params.compileScript,
+    scriptErrors: (runtime) => [...compileRejections(primary.state, runtime), ...params.scriptLoadErrors(runtime)],
+    writer,
+    waitForApplied: (index, timeoutMs) => primary.consulWatch?.waitForApplied(index, timeoutMs) ?? Promise.resolve(false),
+    recordAdminDeletion: (key, modifyIndex) => primary.recordAdminDeletion(key, modifyIndex),
+    // With guard.enable false nothing is ever held, so release answers "nothing held"; only without Consul is
+    // there no guard at all (admin-api.md §8).
+    guard: config.consul.enable ? { release: () => primary.releaseGuard() ?? 0 } : null,
+    readiness: (): Readiness => {
+      const config = primary.readiness()
+      if (!config.isReady || config.source === null) return { isReady: false, reason: config.reason ?? 'config not loaded' }
+      const serving = params.servingNotReady()
+      return serving === null ? { isReady: true, source: config.source } : { isReady: false, reason: serving }
+    },
+    connectionStats: params.connectionStats,
+    metricsText: params.metricsText,
+    close: () => closeEndpoints(endpoints),
+  }
+}
