@@ -7,7 +7,8 @@
  *
  *  Rules for this file, because the function is evaluated out of its module:
  *  - `realmPrelude` may use only its parameter and ECMAScript globals: no imports, no module-level names
- *    (types are fine, they are erased);
+ *    (types are fine, they are erased), and nothing tsc would downlevel into a module-level helper (the build
+ *    targets ES2022, so private fields, `??=` and async functions stay native);
  *  - host objects reached through `host` and `CtxHost` stay in closures and private fields, never in a property a
  *    script can read; host functions get only primitives and realm values, and are never handed to a script;
  *  - script-caused errors are thrown here, as realm errors, after validating the arguments.

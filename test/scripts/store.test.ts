@@ -190,3 +190,19 @@ test('a JS module load error found by a dependent reload is reported by that ins
   assert.deepEqual(report.js.errors.map((e) => [e.name, e.code]), [['script.example.com', 'SCRIPT_LOAD_FAILED']])
   assert.deepEqual(jsonBody(await decide(store)), { n: 1 })
 })
+
+test('a Lua module that fails on its first require in a request is listed and reported through onLoadError',
+  async (t) => {
+    const reported: string[] = []
+    const { store } = await newStore(t, { onLoadError: (error) => { reported.push(`${error.runtime}/${error.name}: ${error.code}`) } })
+    installOk(store, {}, {
+      'modules.bad': 'error("module broke")',
+      'script.example.com': 'local m = require("modules.bad")',
+    })
+    const failure = await decide(store)
+    assert.equal(failure.kind, 'error')
+    assert.deepEqual(reported, ['lua/modules.bad: SCRIPT_LOAD_FAILED'])
+    const [listed] = store.catalog('lua').errors
+    assert.deepEqual([listed?.name, listed?.version, listed?.code], ['modules.bad', md5('error("module broke")'), 'SCRIPT_LOAD_FAILED'])
+    assert.match(listed?.message ?? '', /module broke/)
+  })
