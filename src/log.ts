@@ -43,3 +43,101 @@ export function createAppLogger(options: AppLogOptions): Logger {
 export function createSilentLogger(): Logger {
   return pino({ level: 'silent' })
 }
+
+/** The access log (proxy.md §8): one JSON object per line with exactly the fields the caller passes, in the caller's
+ *  key order, written through pino's asynchronous destination (SonicBoom) so a request never waits on the disk.
+ *  `log.access` is "stdout", "off" or a file path (opened for append, directory created). Lines are buffered up to a
+ *  few KiB and flushed at least once a second, so a quiet proxy still writes promptly. `reopen()` is for SIGUSR1
+ *  (log rotation, like `nginx -s reopen`).
+ *
+ *  The line is serialised here rather than by a pino logger: pino always adds a level key (an empty level formatter
+ *  leaves a stray comma), and Slardar's format has none. */
+export interface AccessLog {
+  /** False for "off": callers may skip building a record at all. */
+  readonly isEnabled: boolean
+  write(record: Readonly<Record<string, string | number>>): void
+  /** Reopens the file after rotation; a no-op for stdout and "off". */
+  reopen(): void
+  /** Resolves once every line written so far reached the file descriptor. */
+  flush(): Promise<void>
+  /** Flushes, then closes the destination. */
+  close(): Promise<void>
+}
+
+const ACCESS_FLUSH_INTERVAL_MS = 1000
+const ACCESS_BUFFER_BYTES = 4096
+
+export function createAccessLog(target: string): AccessLog {
+  if (target === 'off') return DISABLED_ACCESS_LOG
+  const isStdout = target === 'stdout'
+  const destination = pino.destination(
+    isStdout
+      ? { dest: 1, sync: false, minLength: ACCESS_BUFFER_BYTES }
+      : { dest: target, sync: false, append: true, mkdir: true, minLength: ACCESS_BUFFER_BYTES },
+  )
+  let hasUnflushed = false
+  let isClosed = false
+  const flush = (): Promise<void> =>
+    new Promise((resolve) => {
+      if (!hasUnflushed || isClosed) return resolve()
+      hasUnflushed = false
+      // The callback form waits for the write to land; an fsync error is not worth failing a request over.
+      destination.flush(() => resolve())
+    })
+  const timer = setInterval(() => void flush(), ACCESS_FLUSH_INTERVAL_MS)
+  timer.unref()
+  return {
+    isEnabled: true,
+    write(record) {
+      if (isClosed) return
+      hasUnflushed = true
+      destination.write(accessLine(record))
+    },
+    reopen() {
+      if (!isStdout && !isClosed) destination.reopen()
+    },
+    flush,
+    async close() {
+      clearInterval(timer)
+      await flush()
+      if (isClosed) return
+      isClosed = true
+      if (isStdout) return
+      await new Promise<void>((resolve) => {
+        destination.once('close', () => resolve())
+        destination.end()
+      })
+    },
+  }
+}
+
+const DISABLED_ACCESS_LOG: AccessLog = Object.freeze({
+  isEnabled: false,
+  write: () => undefined,
+  reopen: () => undefined,
+  flush: () => Promise.resolve(),
+  close: () => Promise.resolve(),
+})
+
+/** `{"k":v,...}\n`. Keys are the caller's identifiers (no escaping needed); strings take a fast path when they hold
+ *  nothing JSON must escape, which is every field of a normal request. */
+function accessLine(record: Readonly<Record<string, string | number>>): string {
+  let line = '{'
+  for (const key in record) {
+    const value = record[key]!
+    line += (line.length === 1 ? '"' : ',"') + key + '":' + (typeof value === 'number' ? jsonNumber(value) : jsonString(value))
+  }
+  return line + '}\n'
+}
+
+function jsonNumber(value: number): string {
+  return Number.isFinite(value) ? String(value) : 'null'
+}
+
+function jsonString(value: string): string {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i)
+    if (code < 0x20 || code === 0x22 || code === 0x5c || code > 0x7e) return JSON.stringify(value)
+  }
+  return '"' + value + '"'
+}
