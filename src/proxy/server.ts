@@ -92,6 +92,7 @@ export class HttpProxy {
   #requests = 0
   #isDraining = false
   #onIdle: (() => void) | null = null
+  #shutdown: Promise<{ readonly cut: number }> | null = null
 
   constructor(options: HttpProxyOptions) {
     this.#settings = buildProxySettings(options.config.proxy)
@@ -168,8 +169,13 @@ export class HttpProxy {
 
   /** proxy.md §10 steps 2–5: stop accepting, close idle keep-alive connections, let in-flight requests finish with
    *  `Connection: close` and upgraded connections drain; at the deadline close whatever is left. Resolves with the
-   *  number of connections cut (logged as a WARN when not 0). */
-  async shutdown(drainTimeoutMs: number): Promise<{ readonly cut: number }> {
+   *  number of connections cut (logged as a WARN when not 0). A second call returns the first call's promise. */
+  shutdown(drainTimeoutMs: number): Promise<{ readonly cut: number }> {
+    this.#shutdown ??= this.#drain(drainTimeoutMs)
+    return this.#shutdown
+  }
+
+  async #drain(drainTimeoutMs: number): Promise<{ readonly cut: number }> {
     this.#isDraining = true
     const closed = this.#servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())))
     for (const server of this.#servers) server.closeIdleConnections()

@@ -425,11 +425,12 @@ function onServerUpgrade(this: Tagged<ClientRequest>): void {
   if (conn !== undefined) conn.owner.serverAnswered(conn, 101)
 }
 
-/** Flat `[name, value, …]` → the header object http-proxy copies; repeated names become arrays. */
+/** Flat `[name, value, …]` → the header object http-proxy copies and checks (`req.headers.upgrade`), so names are
+ *  lower-cased as Node presents them; values stay as received. Repeated names become arrays. */
 function headerObjectOf(flat: readonly string[]): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {}
   for (let i = 0; i < flat.length; i += 2) {
-    const name = flat[i]!
+    const name = flat[i]!.toLowerCase()
     const previous = headers[name]
     const value = flat[i + 1]!
     if (previous === undefined) headers[name] = value
