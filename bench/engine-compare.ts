@@ -1,12 +1,17 @@
 /** Picks the forwarding engine of src/proxy by measurement (performance.md, "Where the time goes"): the same tiny
  *  forwarding server on each candidate client, against one cheap backend, under one load loop, in alternating
- *  rounds (A B C A B C …), median rps per engine. No nginx or wrk here: `make bench` owns the comparison with nginx;
+ *  rounds (A B C A B C …), median rps per engine. `slardar` is the full HttpProxy on the chosen engine, so its ratio
+ *  to `undici-client` is the cost of everything the product adds (routing, plan, header rules, access log), and
+ *  `slardar-nolog` the same with `log.access: "off"`. No nginx or wrk here: `make bench` owns the comparison with nginx;
  *  this only ranks the engines against each other on the same machine.
  *
- *    node dist/bench/engine-compare.js [rounds=3] [seconds=4] [connections=64]
+ *    node dist/bench/engine-compare.js [rounds=3] [seconds=4] [connections=64] [engine,engine,…]
  *
  *  Roles run as separate processes (backend, proxy, load) so no two share an event loop. */
 import { fork, type ChildProcess } from 'node:child_process'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createServer as createHttpServer, request as httpRequest, Agent as HttpAgent } from 'node:http'
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { createServer, connect } from 'node:net'
@@ -15,8 +20,12 @@ import { fileURLToPath } from 'node:url'
 import httpProxy from 'http-proxy'
 import { Client, Pool } from 'undici'
 import type { Dispatcher } from 'undici'
+import { AttemptPlanner, parseUpstreamJson, UpstreamTable, upstreamDefaultsFrom } from '../src/checkups/index.js'
+import { buildConfig } from '../src/config/index.js'
+import { createAccessLog, createSilentLogger } from '../src/log.js'
+import { HttpProxy } from '../src/proxy/index.js'
 
-const ENGINES = ['undici-client', 'undici-pool', 'node-http', 'http-proxy'] as const
+const ENGINES = ['slardar', 'slardar-nolog', 'undici-client', 'undici-pool', 'node-http', 'http-proxy'] as const
 type Engine = (typeof ENGINES)[number]
 
 const BODY = 'hello world\n'
@@ -47,7 +56,28 @@ function runBackend(): void {
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection'])
 
+/** The real thing: src/proxy's HttpProxy over a checkups table, access log on (to a temp file), as in production. */
+async function runSlardar(backendPort: number, hasAccessLog: boolean): Promise<void> {
+  const config = buildConfig({ proxy: { listen: ['127.0.0.1:1'] }, global: { default_heartbeat_enable: false } }, 'bench')
+  const table = new UpstreamTable()
+  const parsed = parseUpstreamJson('http_upstreams/bench.test', { servers: [{ host: '127.0.0.1', port: backendPort }] }, upstreamDefaultsFrom(config))
+  if (!parsed.ok) throw new Error(parsed.message)
+  table.applyUpstreams([{ kind: 'set', name: 'bench.test', definition: parsed.upstream }])
+  const planner = new AttemptPlanner({ nextUpstream: config.proxy.next_upstream, onFeedback: () => undefined })
+  const accessLog = createAccessLog(hasAccessLog ? join(await mkdtemp(join(tmpdir(), 'engine-compare-')), 'access.log') : 'off')
+  const proxy = new HttpProxy({
+    config: { proxy: { ...config.proxy, listen: [{ host: '127.0.0.1', port: 0 }] } },
+    upstreams: table, planner, scripts: null, accessLog, log: createSilentLogger(),
+  })
+  const [address] = await proxy.listen()
+  reportReady(address!.port)
+}
+
 function runProxy(engine: Engine, backendPort: number): void {
+  if (engine === 'slardar' || engine === 'slardar-nolog') {
+    void runSlardar(backendPort, engine === 'slardar')
+    return
+  }
   const origin = `http://127.0.0.1:${backendPort}`
   let handle: (req: IncomingMessage, res: ServerResponse) => void
   if (engine === 'http-proxy') {
@@ -90,7 +120,19 @@ function runProxy(engine: Engine, backendPort: number): void {
     }
   }
   const server = createHttpServer({ keepAliveTimeout: 15000 }, handle)
-  server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port }))
+  server.listen(0, '127.0.0.1', () => reportReady((server.address() as AddressInfo).port))
+}
+
+/** Tells the parent the port, then answers its `cpu` question with the CPU time (µs) spent since: divided by the
+ *  requests served, that is the proxy's cost per request, which the rps alone hides when the load loop shares
+ *  the cores. */
+function reportReady(port: number): void {
+  const base = process.cpuUsage()
+  process.on('message', () => {
+    const used = process.cpuUsage(base)
+    process.send?.({ cpuUs: used.user + used.system })
+  })
+  process.send?.({ port })
 }
 
 /** The legacy (native, unwrapped) undici handler shape: status and raw headers straight into writeHead. */
@@ -138,6 +180,7 @@ class ClientPool {
 function runLoad(port: number, seconds: number, connections: number): void {
   const request = Buffer.from('GET /bench HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: engine-compare\r\n\r\n')
   let completed = 0
+  let total = 0
   let isCounting = false
   const sockets: Socket[] = []
   for (let i = 0; i < connections; i++) {
@@ -152,9 +195,10 @@ function runLoad(port: number, seconds: number, connections: number): void {
         const headEnd = buffered.indexOf('\r\n\r\n')
         if (headEnd === -1) return
         const match = /content-length: *(\d+)/i.exec(buffered.slice(0, headEnd))
-        const total = headEnd + 4 + (match === null ? 0 : Number(match[1]))
-        if (buffered.length < total) return
-        buffered = buffered.slice(total)
+        const responseEnd = headEnd + 4 + (match === null ? 0 : Number(match[1]))
+        if (buffered.length < responseEnd) return
+        buffered = buffered.slice(responseEnd)
+        total += 1
         if (isCounting) completed += 1
         socket.write(request)
       }
@@ -167,7 +211,7 @@ function runLoad(port: number, seconds: number, connections: number): void {
     setTimeout(() => {
       const elapsedSec = (performance.now() - startedMs) / 1000
       for (const socket of sockets) socket.destroy()
-      process.send?.({ rps: completed / elapsedSec })
+      process.send?.({ rps: completed / elapsedSec, total })
     }, seconds * 1000)
   }, 1000)
 }
@@ -184,29 +228,41 @@ async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 3)
   const seconds = Number(process.argv[3] ?? 4)
   const connections = Number(process.argv[4] ?? 64)
+  const engines = process.argv[5] === undefined ? ENGINES : (process.argv[5].split(',') as Engine[])
   const backend = await startRole(['backend'])
-  const results = new Map<Engine, number[]>(ENGINES.map((engine) => [engine, []]))
+  const results = new Map<Engine, { rps: number[]; cpuUs: number[] }>(engines.map((engine) => [engine, { rps: [], cpuUs: [] }]))
   for (let round = 0; round < rounds; round++) {
-    for (const engine of ENGINES) {
+    for (const engine of engines) {
       const proxy = await startRole(['proxy', engine, String(backend.message.port)])
       const load = await startRole(['load', String(proxy.message.port), String(seconds), String(connections)])
-      results.get(engine)!.push(load.message.rps!)
       load.child.kill()
+      const cpu = await new Promise<Record<string, number>>((resolve) => {
+        proxy.child.once('message', (message) => resolve(message as Record<string, number>))
+        proxy.child.send('cpu')
+      })
       proxy.child.kill()
-      console.log(`round ${round + 1} ${engine}: ${Math.round(load.message.rps!)} rps`)
+      const cpuUsPerRequest = cpu.cpuUs! / load.message.total!
+      results.get(engine)!.rps.push(load.message.rps!)
+      results.get(engine)!.cpuUs.push(cpuUsPerRequest)
+      console.log(`round ${round + 1} ${engine}: ${Math.round(load.message.rps!)} rps, ${cpuUsPerRequest.toFixed(1)} µs CPU/request`)
     }
   }
   backend.child.kill()
   const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
-  const anchor = median(results.get('http-proxy')!)
-  console.log('\nengine          median rps   vs http-proxy')
-  for (const [engine, values] of results) {
-    console.log(`${engine.padEnd(15)} ${String(Math.round(median(values))).padStart(10)}   ${(median(values) / anchor).toFixed(2)}x`)
+  const anchorEngine = engines.includes('http-proxy') ? 'http-proxy' : engines[engines.length - 1]!
+  const anchor = median(results.get(anchorEngine)!.rps)
+  console.log(`\nengine          median rps   vs ${anchorEngine.padEnd(12)} proxy CPU µs/request`)
+  for (const [engine, { rps, cpuUs }] of results) {
+    console.log(`${engine.padEnd(15)} ${String(Math.round(median(rps))).padStart(10)}   ${(median(rps) / anchor).toFixed(2).padStart(11)}x   ${median(cpuUs).toFixed(1).padStart(20)}`)
   }
 }
 
 const [role, ...rest] = process.argv.slice(2)
 if (role === 'backend') runBackend()
-else if (role === 'proxy') runProxy(rest[0] as Engine, Number(rest[1]))
+else if (role === 'proxy') {
+  // A clean exit on SIGTERM lets `node --cpu-prof` write its profile.
+  process.once('SIGTERM', () => process.exit(0))
+  runProxy(rest[0] as Engine, Number(rest[1]))
+}
 else if (role === 'load') runLoad(Number(rest[0]), Number(rest[1]), Number(rest[2]))
 else await main()

@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AttemptPlan, AttemptPlanner, Peer, PlanRequest, Upstream } from '../checkups/index.js'
 import type { AccessLog, Logger } from '../log.js'
 import type { HeaderChange, RequestDecision, ScriptFailure, ScriptHost, ScriptRun } from '../scripts/index.js'
-import { isoTimeNow, secondsText, secondsValue } from './access-record.js'
+import { httpAccessLine, isoTimeNow, secondsText, secondsValue } from './access-record.js'
 import type { HttpAccessRecord } from './access-record.js'
 import { Attempt, classifyFailure, UpstreamSendTimeoutError } from './attempt.js'
 import type { AttemptOwner, FailureClass } from './attempt.js'
@@ -601,7 +601,7 @@ export class Exchange implements AttemptOwner, BodyOwner, PlanRequest {
     const wantsLog = run !== null && run.wantsLog
     if (ctx.accessLog.isEnabled || wantsLog) {
       const record = this.#accessRecord(status)
-      if (ctx.accessLog.isEnabled) ctx.accessLog.write(record)
+      if (ctx.accessLog.isEnabled) ctx.accessLog.writeLine(httpAccessLine(record))
       if (wantsLog) this.#runOnLog(run, record)
     }
     ctx.exchangeEnded(this)
