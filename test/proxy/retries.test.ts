@@ -134,3 +134,22 @@ test('failures reach passive health: a server reaching max_fails is ejected and 
   const record = harness.primary.table.findPeer('api.test', `127.0.0.1:${broken.port}`)!.health
   assert.ok(record.untilMs > Date.now(), 'the broken server is ejected')
 })
+
+test('a server failing after the response head closes the client connection, keeps the status in the log and is charged', async (t) => {
+  const backend = await startEchoBackend(t, (_req, res) => {
+    res.writeHead(200, { 'Content-Length': '100' })
+    res.write('0123456789')
+    setTimeout(() => res.socket?.destroy(), 50)
+  })
+  // max_fails 1 with protected off: the charged late failure ejects the only server.
+  const harness = await startProxy(t, {
+    upstreams: { 'api.test': { enable: false, protected: false, servers: [{ host: LOOPBACK, port: backend.port, max_fails: 1 }] } },
+  })
+  await assert.rejects(send(harness.port, { headers: { Host: 'api.test' } }), /aborted|socket hang up|ECONNRESET/)
+  const next = await send(harness.port, { headers: { Host: 'api.test' } })
+  assert.equal(next.status, 502)
+  assert.equal(next.headers['x-error-code'], '50200002')
+  const lines = await harness.accessLines()
+  assert.equal(lines[0]!.status, 200)
+  assert.equal(lines[0]!.upstream_status, '200')
+})
