@@ -63,9 +63,9 @@ export class RequestBody {
     return this.#receivedBytes
   }
 
-  /** Empty, fully buffered, or streamed but not yet past the buffered prefix. */
+  /** Fully buffered, or streamed but not yet past the buffered prefix (which is kept for a new attempt). */
   get isReplayable(): boolean {
-    return this.#isComplete || !this.#hasStreamed
+    return !this.#hasStreamed
   }
 
   /** The whole body when it fit the buffer (at most `retry_body_limit`); null while streaming. */

@@ -135,3 +135,22 @@ test('Expect: 100-continue is answered by the proxy when it starts reading the b
   const refused = await sendRaw(port, 'POST / HTTP/1.1\r\nHost: api.test\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n')
   assert.match(refused, /^HTTP\/1\.1 413 /)
 })
+
+test('a body that streamed past the replay buffer is not sent again when its server fails: 502, no second try', async (t) => {
+  const dropping = await startEchoBackend(t, (req) => req.socket.destroy())
+  const backup = await startEchoBackend(t)
+  const harness = await startProxy(t, {
+    upstreams: {
+      'api.test': {
+        enable: false,
+        cluster: [{ servers: [{ host: LOOPBACK, port: dropping.port }] }, { servers: [{ host: LOOPBACK, port: backup.port }] }],
+      },
+    },
+  })
+  const body = randomBytes(1024 * 1024)
+  const reply = await send(harness.port, { method: 'PUT', headers: { Host: 'api.test', 'Content-Length': String(body.length) }, body })
+  assert.equal(reply.status, 502)
+  assert.equal(dropping.seen.length, 1)
+  const [line] = await harness.accessLines()
+  assert.equal(line!.upstream_addr, `127.0.0.1:${dropping.port}`, 'the backup server was never tried')
+})
