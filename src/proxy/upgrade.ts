@@ -19,7 +19,7 @@ import { classifyFailure } from './attempt.js'
 import type { FailureClass } from './attempt.js'
 import { countResponse } from './counters.js'
 import {
-  BAD_REQUEST, errorHeadersOf, INTERNAL_ERROR, NO_SERVERS, NO_UPSTREAM, SCRIPT_ERROR, SCRIPT_TIMEOUT, UPSTREAM_TIMEOUT,
+  BAD_REQUEST, errorHeadersOf, INTERNAL_ERROR, NO_SERVERS, NO_UPSTREAM, SCRIPT_ERROR, SCRIPT_TIMEOUT,
 } from './errors.js'
 import type { GeneratedError } from './errors.js'
 import type { ExchangeContext } from './exchange.js'
@@ -335,7 +335,7 @@ export class UpgradeProxy {
     const failure = classifyFailure(error)
     conn.recordTry('-')
     conn.plan?.lateFailure()
-    this.#answerError(conn, failure.answer === UPSTREAM_TIMEOUT ? UPSTREAM_TIMEOUT : failure.answer)
+    this.#answerError(conn, failure.answer)
   }
 
   /** The server's answer to the handshake (from the shared listeners below). */

@@ -1,6 +1,7 @@
 /** Routing by Host (proxy.md §2 step 2 and 4) and the generated 502s of §6, through a real proxy and backends. */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { absoluteFormAuthority, isChunkedLast, isValidHostValue, originFormOf, routingHostOf } from '../../src/proxy/routing.js'
 import { refusingPort } from '../support/backends.js'
 import { send, startEchoBackend, startProxy, upstreamOn } from './harness.js'
 
@@ -69,4 +70,20 @@ test('an upstream added at runtime routes the next request, and a deleted one st
   assert.equal((await send(harness.port, { headers: { Host: 'late.test' } })).text, `echo:${api.port}`)
   harness.deleteUpstream('late.test')
   assert.equal((await send(harness.port, { headers: { Host: 'late.test' } })).status, 502)
+})
+
+test('routing host rules: IPv6 literals keep their brackets, one trailing dot goes, absolute-form wins over Host', () => {
+  assert.equal(routingHostOf('[::1]:8080'), '[::1]')
+  assert.equal(routingHostOf('[FD00::7]'), '[fd00::7]')
+  assert.equal(routingHostOf('Example.COM..'), 'example.com.')
+  assert.equal(routingHostOf(''), '')
+  assert.equal(absoluteFormAuthority('http://user@Host.test:81/p?q'), 'Host.test:81')
+  assert.equal(absoluteFormAuthority('/p'), null)
+  assert.equal(originFormOf('http://h.test'), '/')
+  assert.equal(originFormOf('http://h.test?x=1'), '/?x=1')
+  assert.equal(originFormOf('*'), '*')
+  assert.equal(isChunkedLast('gzip, chunked'), true)
+  assert.equal(isChunkedLast('chunked, gzip'), false)
+  assert.equal(isValidHostValue('[::1]:80'), true)
+  assert.equal(isValidHostValue('a..b'), false)
 })

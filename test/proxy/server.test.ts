@@ -1,11 +1,31 @@
-/** The nginx stub_status figures behind /y_nginx_status (admin-api.md): accepted connections and requests, and the
- *  reading / writing / waiting split of open client connections. */
+/** HttpProxy as a server: binding `proxy.listen`, and the nginx stub_status figures behind /y_nginx_status
+ *  (admin-api.md): accepted connections and requests, and the reading / writing / waiting split of open client
+ *  connections. */
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { test } from 'node:test'
 import { LOOPBACK } from '../support/backends.js'
 import { waitFor } from '../support/wait-for.js'
+import { AttemptPlanner, UpstreamTable } from '../../src/checkups/index.js'
+import { buildConfig } from '../../src/config/index.js'
+import { createAccessLog, createSilentLogger } from '../../src/log.js'
+import { HttpProxy } from '../../src/proxy/index.js'
 import { startEchoBackend, startProxy, upstreamOn } from './harness.js'
+
+test('an address already in use fails listen() with PROXY_LISTEN_FAILED naming the address', async (t) => {
+  const harness = await startProxy(t)
+  const config = buildConfig({ proxy: { listen: [`127.0.0.1:${harness.port}`] } }, 'test')
+  const proxy = new HttpProxy({
+    config, upstreams: new UpstreamTable(), planner: new AttemptPlanner({ nextUpstream: [], onFeedback: () => undefined }),
+    scripts: null, accessLog: createAccessLog('off'), log: createSilentLogger(),
+  })
+  t.after(() => proxy.shutdown(100))
+  await assert.rejects(proxy.listen(), (error: Error & { code?: string }) => {
+    assert.equal(error.code, 'PROXY_LISTEN_FAILED')
+    assert.match(error.message, new RegExp(`^proxy\\.listen 127\\.0\\.0\\.1:${harness.port}: cannot listen \\(EADDRINUSE\\)`))
+    return true
+  })
+})
 
 test('stats count connections and requests, and split open connections into reading, writing and waiting', async (t) => {
   let release: () => void = () => undefined
