@@ -17,8 +17,8 @@ import type { AttemptOwner, FailureClass } from './attempt.js'
 import { countResponse } from './counters.js'
 import type { ProxyCounters } from './counters.js'
 import {
-  BAD_REQUEST, BODY_TOO_LARGE, errorHeadersOf, INTERNAL_ERROR, INVALID_RESPONSE, NO_SERVERS, NO_UPSTREAM, REQUEST_TIMEOUT, SCRIPT_ERROR,
-  SCRIPT_TIMEOUT,
+  BAD_REQUEST, BODY_TOO_LARGE, errorHeadersOf, INTERNAL_ERROR, INVALID_RESPONSE, NO_SERVERS, NO_UPSTREAM, REQUEST_TIMEOUT,
+  SCRIPT_ERROR, SCRIPT_TIMEOUT,
 } from './errors.js'
 import type { GeneratedError } from './errors.js'
 import type { ProxySettings } from './options.js'
@@ -146,6 +146,8 @@ export class Exchange implements AttemptOwner, BodyOwner, PlanRequest {
     if (authority !== null && !isValidHostValue(authority)) return this.#sendError(BAD_REQUEST, true)
     this.#routingHost = routingHostOf(authority ?? head.host ?? '')
     this.#upstreamTarget = originFormOf(this.target)
+    // `OPTIONS *` and other non-path targets have no place behind a Host-routed proxy (nginx refuses them too).
+    if (this.#upstreamTarget.charCodeAt(0) !== 47 /* / */) return this.#sendError(BAD_REQUEST, false)
     if (head.contentLength !== null) {
       const length = Number(head.contentLength)
       if (length > settings.clientMaxBodyBytes) return this.#sendError(BODY_TOO_LARGE, true)
@@ -560,7 +562,8 @@ export class Exchange implements AttemptOwner, BodyOwner, PlanRequest {
   /** The script host broke its contract (failures should come back as values); answer like a script error. */
   #scriptThrew(error: unknown): void {
     this.#isScriptFailure = true
-    this.#ctx.log.error({ request_id: this.requestId, host: this.#routingHost, err: error }, 'script host threw instead of returning a failure')
+    const fields = { request_id: this.requestId, host: this.#routingHost, err: error }
+    this.#ctx.log.error(fields, 'script host threw instead of returning a failure')
     this.#sendError(SCRIPT_ERROR, false)
   }
 

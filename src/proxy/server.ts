@@ -199,7 +199,9 @@ export class HttpProxy {
     for (const socket of this.#sockets) socket.destroy()
     this.#pools.closeAll()
     await Promise.all(closed)
-    if (cut > 0) this.#log.warn({ cut, drain_timeout_ms: drainTimeoutMs }, `shutdown cut ${cut} connection(s) still open at the drain deadline`)
+    if (cut > 0) {
+      this.#log.warn({ cut, drain_timeout_ms: drainTimeoutMs }, `shutdown cut ${cut} connection(s) still open at the drain deadline`)
+    }
     return { cut }
   }
 
@@ -293,7 +295,8 @@ export class HttpProxy {
       return
     }
     const requestId = newRequestId()
-    endWithResponse(socket, buildRawResponse(answer.status, errorHeadersOf(answer, requestId, this.#settings.hasServerHeader), answer.body, false))
+    const headers = errorHeadersOf(answer, requestId, this.#settings.hasServerHeader)
+    endWithResponse(socket, buildRawResponse(answer.status, headers, answer.body, false))
     countResponse(this.counters, answer.status)
     if (this.#accessLog.isEnabled) this.#accessLog.write(refusedRecord(socket, answer, requestId))
   }

@@ -51,6 +51,15 @@ test('HTTP/1.1 without Host gets 400; HTTP/1.0 without Host routes by the empty 
   assert.match(old, /50200001/)
 })
 
+test('a request target that is not a path (OPTIONS *) gets 400 without reaching a server', async (t) => {
+  const backend = await startEchoBackend(t)
+  const { port } = await startProxy(t, { upstreams: { 'api.test': upstreamOn([backend.port]) } })
+  const raw = await sendRaw(port, 'OPTIONS * HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n')
+  assert.match(raw, /^HTTP\/1\.1 400 /)
+  assert.match(raw, /40000001/)
+  assert.equal(backend.seen.length, 0)
+})
+
 test('a request head larger than max_header_size gets 431 43100001', async (t) => {
   const { port } = await startProxy(t, { proxy: { max_header_size: '4k' } })
   const raw = await sendRaw(port, `GET / HTTP/1.1\r\nHost: api.test\r\nX-Big: ${'a'.repeat(8000)}\r\n\r\n`)
