@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util'
 import { type Config, ConfigFileError, ConfigInvalidError, describeConfig, loadConfigFile, parseConfigText } from './config/index.js'
 import { createEndpoints, closeEndpoints } from './consul/client.js'
 import { seedIfEmpty } from './consul/seed.js'
-import { parseStaticUpstreams, Primary } from './cluster/primary.js'
+import { parseStaticUpstreams } from './cluster/primary.js'
+import { SingleProcess } from './cluster/single-process.js'
 import { createAppLogger, type Logger } from './log.js'
 import { PRODUCT_VERSION } from './version.js'
 
@@ -47,7 +48,7 @@ const CONFIG_FLAGS = {
 } as const
 
 async function readConfig(flags: Flags, fallbackToDefaults: boolean): Promise<Config> {
-  const path = typeof flags['config'] === 'string' ? flags['config'] : './slardar.json5'
+  const path = configPathOf(flags)
   const overrides = { logLevel: flags['log-level'] as string | undefined, workers: flags['workers'] as string | undefined }
   let config: Config
   try {
@@ -87,19 +88,48 @@ function loadDevServer(): Promise<typeof import('./consul/devserver/index.js')> 
   return import('./consul/devserver/index.js')
 }
 
-/** Waits for the startup config (consul.md §3). With none to load, Primary.start() rejects with a StartupError whose
- *  message is the whole line printed after `fatal: ` (main's catch), and the process exits 1. */
-async function startPrimary(primary: Primary, log: Logger): Promise<void> {
-  const source = await primary.start()
-  log.info({ source }, `config loaded from ${source}`)
+/** Runs the product until a signal ends it: loads the startup config (consul.md §3) — with none to load the
+ *  primary's StartupError carries the whole line printed after `fatal: ` (main's catch) and the process exits 1 —
+ *  then opens the proxy, stream and admin listeners. `afterStop` runs once the product has shut down. */
+async function runProduct(config: Config, configPath: string | null, log: Logger, afterStop: () => Promise<void> = async () => undefined): Promise<void> {
+  let product: SingleProcess | null = null
+  waitForShutdown(log, async () => {
+    await product?.shutdown()
+    await afterStop()
+  })
+  process.on('SIGUSR1', () => product?.reopenLogs())
+  process.on('SIGHUP', () => void recheckConfig(configPath, log))
+  if (config.workers !== 0) {
+    log.warn({ workers: config.workers }, 'worker processes are not implemented yet (issue #7): running everything in one process')
+  }
+  product = await SingleProcess.start(config, log)
+  log.info({ source: product.primary.source, ...product.addresses }, 'slardar serving')
+}
+
+/** SIGHUP (proxy.md §10): the file is re-read and validated, and an invalid one is rejected with its problems
+ *  while the running config keeps serving. Applying a valid file in place comes with the process model (#7). */
+async function recheckConfig(configPath: string | null, log: Logger): Promise<void> {
+  if (configPath === null) {
+    log.warn('SIGHUP: running on built-in defaults, there is no config file to re-read')
+    return
+  }
+  try {
+    await readConfig({ config: configPath }, false)
+    log.warn({ path: configPath }, 'SIGHUP: the config file is valid; restart slardar to apply it (in-place reload comes with issue #7)')
+  } catch (err) {
+    log.error({ path: configPath }, `SIGHUP: config rejected, the running config keeps serving: ${(err as Error).message}`)
+  }
 }
 
 async function commandStart(argv: readonly string[]): Promise<void> {
-  const config = await readConfig(parse(argv, CONFIG_FLAGS), false)
+  const flags = parse(argv, CONFIG_FLAGS)
+  const config = await readConfig(flags, false)
   const log = createAppLogger({ level: config.log.level, pretty: config.log.pretty, bindings: { role: 'primary' } })
-  const primary = new Primary(config, log)
-  waitForShutdown(log, () => primary.stop())
-  await startPrimary(primary, log)
+  await runProduct(config, configPathOf(flags), log)
+}
+
+function configPathOf(flags: Flags): string {
+  return typeof flags['config'] === 'string' ? flags['config'] : './slardar.json5'
 }
 
 async function commandDev(argv: readonly string[]): Promise<void> {
@@ -123,12 +153,7 @@ async function commandDev(argv: readonly string[]): Promise<void> {
   } finally {
     closeEndpoints(endpoints)
   }
-  const primary = new Primary(config, log)
-  waitForShutdown(log, async () => {
-    await primary.stop()
-    await devServer.close()
-  })
-  await startPrimary(primary, log)
+  await runProduct(config, flags['config'] === undefined ? null : configPathOf(flags), log, () => devServer.close())
 }
 
 async function commandConsulDev(argv: readonly string[]): Promise<void> {

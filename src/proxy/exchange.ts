@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AttemptPlan, AttemptPlanner, Peer, PlanRequest, Upstream } from '../checkups/index.js'
 import type { AccessLog, Logger } from '../log.js'
-import type { HeaderChange, RequestDecision, ScriptFailure, ScriptHost, ScriptRun } from '../scripts/index.js'
+import type { HeaderChange, RequestDecision, ScriptFailure, ScriptHost, ScriptResponse, ScriptRun } from '../scripts/index.js'
 import { httpAccessLine, isoTimeNow, secondsText, secondsValue } from './access-record.js'
 import type { HttpAccessRecord } from './access-record.js'
 import { Attempt, classifyFailure, UpstreamSendTimeoutError } from './attempt.js'
@@ -347,10 +347,7 @@ export class Exchange implements AttemptOwner, BodyOwner, PlanRequest {
     let headers = clientHeadersOf(rawHeaders, this.#ctx.settings, this.requestId)
     headers = withResponseChanges(headers, this.#responseChanges)
     const run = this.#run
-    if (run !== null && run.wantsResponse) {
-      this.#runOnProxiedResponse(run, attempt, status, headers)
-      return false
-    }
+    if (run !== null && run.wantsResponse) return this.#runOnProxiedResponse(run, attempt, status, headers)
     return this.#writeProxiedHead(status, headers)
   }
 
@@ -453,22 +450,42 @@ export class Exchange implements AttemptOwner, BodyOwner, PlanRequest {
     return true
   }
 
-  #runOnProxiedResponse(run: ScriptRun, attempt: Attempt, status: number, headers: string[]): void {
+  /** Runs JS onResponse before the head goes out. Returns whether the upstream body may flow now: a hook that
+   *  settles synchronously (the common case) is answered in place, because a resume issued from inside the head
+   *  callback would be undone by the pause that returning false asks for. */
+  #runOnProxiedResponse(run: ScriptRun, attempt: Attempt, status: number, headers: string[]): boolean {
     const response = scriptResponseOf(status, headers)
-    settle(run.onResponse(response), (failure) => {
-      if (this.#isDone) return
-      if (failure !== null) {
-        // An onResponse failure replaces the response; the server's body is discarded (scripts.md §5).
-        this.#dropAttempt()
-        return this.#scriptFailed(failure)
-      }
-      if (!this.#writeProxiedHead(status, headersOfScriptResponse(response, null))) return
-      if (this.#isUpstreamComplete) this.res.end()
-      else if (attempt === this.#attempt) attempt.resumeBody?.()
-    }, (error) => {
+    let result: ReturnType<ScriptRun['onResponse']>
+    try {
+      result = run.onResponse(response)
+    } catch (error) {
+      this.#dropAttempt()
+      this.#scriptThrew(error)
+      return false
+    }
+    if (!isPromise(result)) return this.#afterOnResponse(result, attempt, status, response, false)
+    result.then((failure) => {
+      this.#afterOnResponse(failure, attempt, status, response, true)
+    }, (error: unknown) => {
       this.#dropAttempt()
       this.#scriptThrew(error)
     })
+    return false
+  }
+
+  #afterOnResponse(failure: ScriptFailure | null, attempt: Attempt, status: number, response: ScriptResponse, isLate: boolean): boolean {
+    if (this.#isDone) return false
+    if (failure !== null) {
+      // An onResponse failure replaces the response; the server's body is discarded (scripts.md §5).
+      this.#dropAttempt()
+      this.#scriptFailed(failure)
+      return false
+    }
+    if (!this.#writeProxiedHead(status, headersOfScriptResponse(response, null))) return false
+    if (!isLate) return true
+    if (this.#isUpstreamComplete) this.res.end()
+    else if (attempt === this.#attempt) attempt.resumeBody?.()
+    return false
   }
 
   #waitForClient(): void {

@@ -1,0 +1,106 @@
+/** The `slardar_*` series the primary adds to the admin's `/metrics` (admin-api.md §8, consul.md §12): data-path
+ *  counters, heartbeat and passive state per server, Consul sync health. Read from the components' plain counters
+ *  when scraped, so nothing on the request path touches a metrics library. The admin registry already holds
+ *  prom-client's default metrics, `admin_requests_total` and the Consul write counters. */
+
+import { isPeerAvailable, type Upstream } from '../checkups/index.js'
+import type { HttpProxy } from '../proxy/index.js'
+import type { StreamProxy } from '../stream/index.js'
+import type { Primary } from './primary.js'
+
+export interface MetricSources {
+  readonly primary: Primary
+  readonly proxy: HttpProxy
+  readonly stream: StreamProxy
+}
+
+const STATUS_CODES: Readonly<Record<string, number>> = { ok: 0, unstable: 1, err: 2, unchecked: 3 }
+
+/** Prometheus text format 0.0.4. */
+export function collectMetricsText(sources: MetricSources, nowMs: number = Date.now()): string {
+  const out = new MetricsText()
+  const counters = sources.proxy.counters
+
+  out.family('slardar_http_requests_total', 'counter', 'Finished proxy requests by status class sent to the client.')
+  for (const [codeClass, count] of Object.entries(counters.requests)) out.sample('slardar_http_requests_total', { code_class: codeClass }, count)
+
+  out.family('slardar_upstream_retries_total', 'counter', 'Extra attempts by the class of the failed one; stale_socket is the transparent replay.')
+  for (const [reason, count] of Object.entries(counters.retries)) out.sample('slardar_upstream_retries_total', { reason }, count)
+
+  const streamStats = sources.stream.stats()
+  out.family('slardar_draining_connections', 'gauge', 'Connections still attached to removed servers or to a shutdown.')
+  out.sample('slardar_draining_connections', { kind: 'upgrade' }, counters.draining)
+  out.sample('slardar_draining_connections', { kind: 'stream' }, streamStats.draining)
+
+  out.family('slardar_stream_connections_total', 'counter', 'Stream client connections by result.')
+  out.family('slardar_stream_bytes_total', 'counter', 'Bytes from (in) and to (out) stream clients.')
+  for (const port of streamStats.ports) {
+    const label = String(port.port)
+    out.sample('slardar_stream_connections_total', { port: label, result: 'ok' }, port.ok)
+    out.sample('slardar_stream_connections_total', { port: label, result: 'no_server' }, port.no_server)
+    out.sample('slardar_stream_connections_total', { port: label, result: 'connect_failed' }, port.connect_failed)
+    out.sample('slardar_stream_bytes_total', { port: label, direction: 'in' }, port.bytes_in)
+    out.sample('slardar_stream_bytes_total', { port: label, direction: 'out' }, port.bytes_out)
+  }
+
+  const { primary } = sources
+  out.family('slardar_server_status', 'gauge', 'Heartbeat status: 0 ok, 1 unstable, 2 err, 3 unchecked.')
+  out.family('slardar_server_available', 'gauge', '1 if the server is selectable now (heartbeat, passive state and down).')
+  for (const upstream of primary.checkups.table.upstreams()) serverSamples(out, upstream, nowMs)
+
+  out.family('slardar_config_version', 'gauge', 'shd_config_version of /status.')
+  out.sample('slardar_config_version', {}, primary.configVersion)
+
+  const watch = primary.consulWatch?.status()
+  if (watch !== undefined) {
+    out.family('slardar_consul_reachable', 'gauge', '1 when the last request to the watched Consul server succeeded at the network level.')
+    out.sample('slardar_consul_reachable', {}, watch.reachable ? 1 : 0)
+    out.family('slardar_consul_last_index', 'gauge', 'Watch cursor after the last usable listing.')
+    out.sample('slardar_consul_last_index', {}, Number(watch.lastIndex ?? 0))
+    out.family('slardar_consul_watch_lag_seconds', 'gauge', 'Seconds since the watch last had a usable listing.')
+    out.sample('slardar_consul_watch_lag_seconds', {}, watch.lastSyncMs === null ? -1 : (nowMs - watch.lastSyncMs) / 1000)
+  }
+  const sync = primary.syncCounters()
+  out.family('slardar_consul_resync_corrections_total', 'counter', 'Differences a full resync found that the watch had missed.')
+  out.sample('slardar_consul_resync_corrections_total', {}, sync.resyncCorrections)
+  out.family('slardar_guard_holds_total', 'counter', 'Removals the deletion guard held.')
+  out.sample('slardar_guard_holds_total', {}, sync.guardHoldsTotal)
+  out.family('slardar_guard_held_keys', 'gauge', 'Keys held by the deletion guard now.')
+  out.sample('slardar_guard_held_keys', {}, sync.guardHeldKeys)
+  out.family('slardar_snapshot_writes_total', 'counter', 'Snapshot file writes by result.')
+  out.sample('slardar_snapshot_writes_total', { result: 'ok' }, sync.snapshotWritesOk)
+  out.sample('slardar_snapshot_writes_total', { result: 'error' }, sync.snapshotWritesFailed)
+  return out.text()
+}
+
+function serverSamples(out: MetricsText, upstream: Upstream, nowMs: number): void {
+  for (const level of upstream.levels) {
+    for (const peer of level.peers) {
+      const labels = { upstream: upstream.name, server: peer.id }
+      out.sample('slardar_server_status', labels, STATUS_CODES[peer.health.status] ?? 3)
+      out.sample('slardar_server_available', labels, isPeerAvailable(peer, nowMs) ? 1 : 0)
+    }
+  }
+}
+
+/** Collects families in order; each family's samples follow its HELP/TYPE lines. */
+class MetricsText {
+  readonly #families = new Map<string, string[]>()
+
+  family(name: string, type: 'counter' | 'gauge', help: string): void {
+    this.#families.set(name, [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`])
+  }
+
+  sample(name: string, labels: Readonly<Record<string, string>>, value: number): void {
+    const pairs = Object.entries(labels).map(([key, label]) => `${key}="${escapeLabel(label)}"`)
+    this.#families.get(name)?.push(`${name}${pairs.length === 0 ? '' : `{${pairs.join(',')}}`} ${value}`)
+  }
+
+  text(): string {
+    return [...this.#families.values()].map((lines) => lines.join('\n')).join('\n') + '\n'
+  }
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
+}

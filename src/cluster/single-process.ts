@@ -1,0 +1,177 @@
+/** The whole product in one process (`workers: 0`, README "Process model"): the primary (Consul sync,
+ *  checkups, heartbeats), the script store, the HTTP and stream data paths, and the admin API, joined the way
+ *  the spec's flow describes — applied KV changes reach the checkups table and the script store, install reports
+ *  close sockets to removed servers, attempt feedback goes straight into passive health. Also owns the order of
+ *  start (config loaded before listeners open) and of shutdown (proxy.md §10). */
+
+import { type AdminServer, startAdminServer } from '../admin/index.js'
+import { AttemptPlanner, upstreamDefaultsFrom } from '../checkups/index.js'
+import type { Config } from '../config/index.js'
+import type { KvState } from '../consul/apply.js'
+import type { ScriptRuntime } from '../consul/keys.js'
+import { type AccessLog, createAccessLog, type Logger } from '../log.js'
+import { HttpProxy } from '../proxy/index.js'
+import { createScriptChecker, ScriptStore } from '../scripts/index.js'
+import { StreamProxy } from '../stream/index.js'
+import { type ClosableAdminBackend, createAdminBackend } from './admin-backend.js'
+import { collectMetricsText } from './metrics.js'
+import { Primary } from './primary.js'
+
+export interface ListeningAddresses {
+  readonly proxy: readonly { readonly host: string; readonly port: number }[]
+  readonly stream: readonly { readonly host: string; readonly port: number }[]
+  readonly admin: { readonly host: string; readonly port: number } | null
+}
+
+export class SingleProcess {
+  #isShuttingDown = false
+  #isServing = false
+
+  private constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+    readonly primary: Primary,
+    readonly scripts: ScriptStore,
+    private readonly closeChecker: () => void,
+    readonly proxy: HttpProxy,
+    readonly stream: StreamProxy,
+    private readonly accessLog: AccessLog,
+    private readonly backend: ClosableAdminBackend,
+  ) {}
+
+  private admin: AdminServer | null = null
+  #addresses: ListeningAddresses = { proxy: [], stream: [], admin: null }
+
+  /** Loads the config (Consul, snapshot file or empty, consul.md §3), then opens the listeners. Rejects with the
+   *  primary's StartupError when there is nothing to serve, or a listen error naming the address. */
+  static async start(config: Config, log: Logger): Promise<SingleProcess> {
+    const checker = await createScriptChecker()
+    const primary = new Primary(config, log, { compileScript: (runtime, name, source) => checker.check(runtime, name, source) })
+    const scripts = await ScriptStore.create({
+      scripts: config.scripts,
+      workerId: 0,
+      workerCount: 1,
+      log: log.child({ component: 'scripts' }),
+      readConfig: (key) => primary.readDynamicConfig(key),
+      onLoadError: (error) => log.error({ script: error.name, version: error.version, runtime: error.runtime }, error.message),
+    })
+    // A script's dropped promise rejection must not end the process (scripts.md §5: errors stay with the request).
+    process.on('unhandledRejection', (reason, promise) => {
+      if (!scripts.handleUnhandledRejection(reason, promise)) throw reason
+    })
+    const planner = new AttemptPlanner({
+      nextUpstream: config.proxy.next_upstream,
+      onFeedback: (report) => primary.checkups.report(report),
+    })
+    const accessLog = createAccessLog(config.log.access)
+    const proxy = new HttpProxy({ config, upstreams: primary.checkups.table, planner, scripts, accessLog, log: log.child({ component: 'proxy' }) })
+    const stream = new StreamProxy({ config, upstreams: primary.checkups.table, planner, accessLog, log: log.child({ component: 'stream' }) })
+    primary.onInstalled((report) => {
+      if (report.removed.length === 0) return
+      proxy.closeServers(report.removed)
+      stream.closeServers(report.removed)
+    })
+    let self: SingleProcess | null = null
+    const backend = createAdminBackend({
+      config,
+      primary,
+      compileScript: (runtime, name, source) => checker.check(runtime, name, source),
+      scriptLoadErrors: (runtime) => self?.scriptLoadErrors(runtime) ?? [],
+      servingNotReady: () => self?.servingNotReady() ?? 'config not loaded',
+      connectionStats: () => proxy.stats(),
+      metricsText: () => Promise.resolve(collectMetricsText({ primary, proxy, stream })),
+    })
+    self = new SingleProcess(config, log, primary, scripts, () => checker.close(), proxy, stream, accessLog, backend)
+    primary.onApplied((change) => self?.installScripts(change.state))
+    try {
+      await primary.start()
+      self.installScripts(primary.state)
+      const proxyAddresses = await proxy.listen()
+      const streamAddresses = await stream.listen()
+      if (config.admin.enable) self.admin = await self.startAdmin()
+      const admin = self.admin === null ? null : { host: self.admin.host, port: self.admin.port }
+      self.#addresses = { proxy: proxyAddresses, stream: streamAddresses, admin }
+    } catch (err) {
+      await self.close()
+      throw err
+    }
+    self.#isServing = true
+    return self
+  }
+
+  /** Where each listener ended up (port 0 in the config picks a free port: tests). */
+  get addresses(): ListeningAddresses {
+    return this.#addresses
+  }
+
+  /** SIGTERM (proxy.md §10): /readyz turns 503, listeners stop, in-flight work finishes until `drain_timeout`, then
+   *  Consul work stops and the snapshot file gets the last state. Resolves with the connections cut at the deadline. */
+  async shutdown(): Promise<number> {
+    this.#isShuttingDown = true
+    const drainMs = this.config.proxy.drain_timeout * 1000
+    const [http, tcp] = await Promise.all([this.proxy.shutdown(drainMs), this.stream.shutdown(drainMs)])
+    const cut = http.cut + tcp.cut
+    if (cut > 0) this.log.warn({ cut }, `shutdown deadline reached: cut ${cut} connection(s)`)
+    await this.close()
+    return cut
+  }
+
+  /** SIGUSR1: reopen the access log after rotation. */
+  reopenLogs(): void {
+    this.accessLog.reopen()
+  }
+
+  private async close(): Promise<void> {
+    await this.admin?.close()
+    await this.primary.stop()
+    this.backend.close()
+    this.scripts.close()
+    this.closeChecker()
+    await this.accessLog.close()
+  }
+
+  private startAdmin(): Promise<AdminServer> {
+    const { config } = this
+    return startAdminServer({
+      options: {
+        host: config.admin.listen.host,
+        port: config.admin.listen.port,
+        token: config.admin.token,
+        protectReads: config.admin.protect_reads,
+        applyWaitMs: config.admin.apply_wait * 1000,
+        allowedHosts: config.admin.allowed_hosts,
+        layout: config.consul,
+        upstreamDefaults: upstreamDefaultsFrom(config),
+        streamPorts: config.stream.listen.map((address) => address.port),
+      },
+      backend: this.backend,
+      log: this.log.child({ component: 'admin' }),
+    })
+  }
+
+  private servingNotReady(): string | null {
+    if (this.#isShuttingDown) return 'shutting down'
+    return this.#isServing ? null : 'listeners starting'
+  }
+
+  private scriptLoadErrors(runtime: ScriptRuntime): { name: string; version: string; error: string; atMs: number }[] {
+    const active = this.scripts.catalog(runtime).errors
+    return active.map((error) => ({ name: error.name, version: error.version, error: error.message, atMs: error.timeMs }))
+  }
+
+  /** The store takes the complete active sources per runtime; staged keys never run (scripts.md §2). */
+  private installScripts(state: KvState): void {
+    const lua = new Map<string, string>()
+    const js = new Map<string, string>()
+    for (const { value } of state.served.values()) {
+      if (value.kind !== 'script' || value.isStaged) continue
+      ;(value.runtime === 'lua' ? lua : js).set(value.name, value.source)
+    }
+    const report = this.scripts.install({ lua, js })
+    for (const runtime of ['lua', 'js'] as const) {
+      for (const error of report[runtime].errors) {
+        this.log.error({ script: error.name, version: error.version, runtime }, error.message)
+      }
+    }
+  }
+}
