@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { test } from 'node:test'
 import { UPSTREAM_DEFAULTS } from '../../src/checkups/index.js'
 import { type ApplyOptions, applyListing, EMPTY_KV_STATE, type KvState } from '../../src/consul/apply.js'
@@ -58,7 +59,12 @@ test('an invalid update keeps the previous version serving and records the error
   assert.deepEqual(bad.changedKeys, [])
   assert.equal(bad.next.served.get('http_upstreams/api'), first.next.served.get('http_upstreams/api'))
   assert.deepEqual(bad.newRejections, [
-    { key: 'http_upstreams/api', modifyIndex: 11n, message: 'http_upstreams/api: servers[1].port must be an integer 1..65535' },
+    {
+      key: 'http_upstreams/api',
+      modifyIndex: 11n,
+      message: 'http_upstreams/api: servers[1].port must be an integer 1..65535',
+      valueMd5: createHash('md5').update(BAD_PORT).digest('hex'),
+    },
   ])
   const again = apply(bad.next, 12, [entry('http_upstreams/api', BAD_PORT, 11), entry('other', '1', 12)])
   assert.deepEqual(again.newRejections, [], 'the same rejected ModifyIndex is not reported twice')
