@@ -77,7 +77,8 @@ export class SingleProcess {
       primary,
       compileScript: (runtime, name, source) => checker.check(runtime, name, source),
       scriptLoadErrors: (runtime) => self?.scriptLoadErrors(runtime) ?? [],
-      servingNotReady: () => self?.servingNotReady() ?? 'config not loaded',
+      // servingNotReady() is null when ready, so `??` must not stand in for the `self === null` check here.
+      servingNotReady: () => (self === null ? 'config not loaded' : self.servingNotReady()),
       connectionStats: () => proxy.stats(),
       metricsText: () => Promise.resolve(collectMetricsText({ primary, proxy, stream })),
     })
