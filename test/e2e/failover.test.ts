@@ -36,7 +36,8 @@ test('a backend whose listener closes among 3 causes no client-visible failure, 
   }
   assert.deepEqual(failures, [], 'retries must hide the dead backend from every client')
   assert.equal(servedBy.a + servedBy.b + servedBy.c, REQUESTS, 'the loop must finish all its requests in time')
-  assert.ok(servedBy.c >= KILL_AFTER / 3 - 1 && servedBy.c <= KILL_AFTER / 3 + 1, `c served only before its death: ${JSON.stringify(servedBy)}`)
+  assert.ok(servedBy.c > 0, `c took its share before it died: ${JSON.stringify(servedBy)}`)
+  assert.ok(victim.seen.every((request) => Number(request.path.slice(2)) < KILL_AFTER), 'c can serve nothing after its death')
 
   const victimId = `pool.test:127.0.0.1:${victim.port}`
   await waitFor(async () => {
