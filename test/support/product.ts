@@ -18,7 +18,8 @@ import { buildConfig, type Config } from '../../src/config/index.js'
 import { createSilentLogger, type Logger } from '../../src/log.js'
 import { adminRequest, type AdminResponse, type RequestOptions } from './admin-harness.js'
 import { LOOPBACK } from './backends.js'
-import { type DevConsul, startDevConsul } from './dev-consul.js'
+import Consul from 'consul'
+import { startDevServer } from '../../src/consul/devserver/index.js'
 
 export const PREFIX = 'config/slardar/'
 
@@ -27,8 +28,7 @@ export interface ProductOptions {
   readonly config?: Readonly<Record<string, unknown>>
   /** KV entries (keys below the prefix) written before the product starts, so its first listing holds them. */
   readonly kv?: Readonly<Record<string, string>>
-  /** Reuse a running embedded Consul; by default each product gets its own. Ignored with `consul.enable: false`. */
-  readonly consul?: DevConsul
+  /** Where the app log goes (default: nowhere); a captured logger shows what an operator would read. */
   readonly log?: Logger
 }
 
@@ -50,11 +50,6 @@ export interface ProxyRequest {
 
 export interface Product {
   readonly slardar: SingleProcess
-  readonly config: Config
-  /** Null when the test runs with `consul.enable: false`. */
-  readonly consul: DevConsul | null
-  readonly proxyPort: number
-  readonly adminPort: number
   /** One request to the HTTP proxy on a fresh connection. */
   request(request: ProxyRequest): Promise<ProxyResponse>
   /** One request to the admin API (Host 127.0.0.1, no Origin, as an admin client sends it). */
@@ -76,13 +71,21 @@ const DEFAULT_SECTIONS: Readonly<Record<string, Readonly<Record<string, unknown>
 export async function startProduct(t: TestContext, options: ProductOptions = {}): Promise<Product> {
   const extra = options.config ?? {}
   const isConsulEnabled = (extra['consul'] as { enable?: boolean } | undefined)?.enable !== false
-  const consul = isConsulEnabled ? (options.consul ?? (await startDevConsul(t))) : null
+  // Not startDevConsul(t): node:test runs after-hooks in the order they were added, and Consul must outlive the
+  // product's shutdown here as it does in production (else the last watch round fails and backs off while stopping).
+  const devServer = isConsulEnabled ? await startDevServer({ listen: `${LOOPBACK}:0` }) : null
+  if (devServer === null && options.kv !== undefined) throw new Error('kv entries need Consul; this product runs with consul.enable: false')
+  const consul = devServer === null ? null : new Consul({ host: LOOPBACK, port: devServer.port })
+  const closeConsul = async (): Promise<void> => {
+    consul?.destroy()
+    await devServer?.close()
+  }
   const merged: Record<string, unknown> = { ...DEFAULT_SECTIONS }
   for (const [section, values] of Object.entries(extra)) {
     const base = DEFAULT_SECTIONS[section]
     merged[section] = base !== undefined && isPlainObject(values) ? { ...base, ...values } : values
   }
-  if (consul !== null) merged['consul'] = { ...(merged['consul'] as object), address: consul.addr }
+  if (devServer !== null) merged['consul'] = { ...(merged['consul'] as object), address: `${LOOPBACK}:${devServer.port}` }
   const built = buildConfig(merged, 'test')
   // Port 0 is not a valid slardar.json5 address (config.md); the listeners take it for tests and report the real port.
   const config = {
@@ -91,31 +94,34 @@ export async function startProduct(t: TestContext, options: ProductOptions = {})
     admin: { ...built.admin, listen: { host: LOOPBACK, port: 0 } },
   } as Config
 
-  if (consul !== null) {
-    for (const [key, value] of Object.entries(options.kv ?? {})) await consul.consul.kv.set(PREFIX + key, value)
+  let slardar: SingleProcess
+  try {
+    for (const [key, value] of Object.entries(options.kv ?? {})) await consul?.kv.set(PREFIX + key, value)
+    slardar = await SingleProcess.start(config, options.log ?? createSilentLogger())
+  } catch (err) {
+    await closeConsul()
+    throw err
   }
-  const slardar = await SingleProcess.start(config, options.log ?? createSilentLogger())
-  t.after(() => slardar.shutdown())
+  t.after(async () => {
+    await slardar.shutdown()
+    await closeConsul()
+  })
   const proxyAddress = slardar.addresses.proxy[0]
   const adminAddress = slardar.addresses.admin
   if (proxyAddress === undefined || adminAddress === null) throw new Error('the product started without a proxy or admin listener')
-  const requireConsul = (): DevConsul => {
+  const requireConsul = (): Consul => {
     if (consul === null) throw new Error('this product runs with consul.enable: false; there is no KV to write')
     return consul
   }
   return {
     slardar,
-    config,
-    consul,
-    proxyPort: proxyAddress.port,
-    adminPort: adminAddress.port,
     request: (request) => proxyRequest(proxyAddress.port, request),
     admin: (method, path, requestOptions) => adminRequest(adminAddress, method, path, requestOptions),
     kvPut: async (key, value) => {
-      await requireConsul().consul.kv.set(PREFIX + key, value)
+      await requireConsul().kv.set(PREFIX + key, value)
     },
     kvDelete: async (key) => {
-      await requireConsul().consul.kv.del(PREFIX + key)
+      await requireConsul().kv.del(PREFIX + key)
     },
   }
 }
