@@ -42,7 +42,9 @@ test("the README's deny-DELETE script answers 403 to DELETE without contacting t
   assert.equal(denied.status, 403)
   assert.equal(denied.headers['server'], SERVER_HEADER)
   assert.equal(denied.headers['x-error-code'], undefined, 'ngx.exit(403) is a plain exit: no X-Error-Code')
-  assert.match(denied.text, /403 Forbidden/)
+  assert.equal(denied.headers['content-type'], 'text/html')
+  assert.match(denied.text, /<h1>403 Forbidden<\/h1>/)
+  assert.ok(denied.text.includes(`<center>${SERVER_HEADER}</center>`), 'the standard page carries the slardar footer')
   assert.equal(backend.connections, 0, 'the denied request must not reach the backend')
 
   const allowed = await product.request({ host: 'example.com', method: 'GET', path: '/x' })
