@@ -32,7 +32,8 @@ export class SingleProcess {
     private readonly log: Logger,
     readonly primary: Primary,
     readonly scripts: ScriptStore,
-    private readonly closeChecker: () => void,
+    /** Closes the script checker and removes the process hook that start() installed. */
+    private readonly closeStartResources: () => void,
     readonly proxy: HttpProxy,
     readonly stream: StreamProxy,
     private readonly accessLog: AccessLog,
@@ -56,9 +57,10 @@ export class SingleProcess {
       onLoadError: (error) => log.error({ script: error.name, version: error.version, runtime: error.runtime }, error.message),
     })
     // A script's dropped promise rejection must not end the process (scripts.md §5: errors stay with the request).
-    process.on('unhandledRejection', (reason, promise) => {
+    const onUnhandledRejection = (reason: unknown, promise: Promise<unknown>): void => {
       if (!scripts.handleUnhandledRejection(reason, promise)) throw reason
-    })
+    }
+    process.on('unhandledRejection', onUnhandledRejection)
     const planner = new AttemptPlanner({
       nextUpstream: config.proxy.next_upstream,
       onFeedback: (report) => primary.checkups.report(report),
@@ -77,11 +79,17 @@ export class SingleProcess {
       primary,
       compileScript: (runtime, name, source) => checker.check(runtime, name, source),
       scriptLoadErrors: (runtime) => self?.scriptLoadErrors(runtime) ?? [],
-      servingNotReady: () => self?.servingNotReady() ?? 'config not loaded',
+      // servingNotReady() is null when ready, so `??` must not stand in for the `self === null` check here.
+      servingNotReady: () => (self === null ? 'config not loaded' : self.servingNotReady()),
       connectionStats: () => proxy.stats(),
       metricsText: () => Promise.resolve(collectMetricsText({ primary, proxy, stream })),
     })
-    self = new SingleProcess(config, log, primary, scripts, () => checker.close(), proxy, stream, accessLog, backend)
+    const closeStartResources = (): void => {
+      checker.close()
+      // The hook belongs to this instance: left behind, it would rethrow (crash on) a later instance's rejections.
+      process.off('unhandledRejection', onUnhandledRejection)
+    }
+    self = new SingleProcess(config, log, primary, scripts, closeStartResources, proxy, stream, accessLog, backend)
     primary.onApplied((change) => self?.installScripts(change.state))
     try {
       await primary.start()
@@ -126,7 +134,7 @@ export class SingleProcess {
     await this.primary.stop()
     this.backend.close()
     this.scripts.close()
-    this.closeChecker()
+    this.closeStartResources()
     await this.accessLog.close()
   }
 
