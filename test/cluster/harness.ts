@@ -22,6 +22,8 @@ export const PREFIX = 'config/slardar/'
 export const WORKER_STAMP_LUA = 'ngx.header["X-Worker"] = ngx.worker.id() .. "/" .. ngx.worker.pid()\n'
 
 export interface RunningCluster {
+  /** A temp directory that lives as long as the test (config file; put access logs here). */
+  readonly dir: string
   readonly proxyPort: number
   readonly adminPort: number
   readonly child: ChildProcess
@@ -35,10 +37,16 @@ export interface ClusterOptions {
   readonly workers?: number
   /** Merged over the harness's config sections, one level deep. */
   readonly config?: Record<string, Record<string, unknown>>
+  /** A temp directory to use (and remove at the end); one is made when absent. */
+  readonly dir?: string
+}
+
+export function makeTempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'slardar-cluster-'))
 }
 
 export async function startCluster(t: TestContext, consul: DevConsul, options: ClusterOptions = {}): Promise<RunningCluster> {
-  const dir = await mkdtemp(join(tmpdir(), 'slardar-cluster-'))
+  const dir = options.dir ?? await makeTempDir()
   const proxyPort = await refusingPort()
   const adminPort = await refusingPort()
   const sections: Record<string, Record<string, unknown>> = {
@@ -75,7 +83,7 @@ export async function startCluster(t: TestContext, consul: DevConsul, options: C
     }
     await rm(dir, { recursive: true, force: true })
   })
-  const cluster = { proxyPort, adminPort, child, output, exited }
+  const cluster = { dir, proxyPort, adminPort, child, output, exited }
   await waitFor(async () => {
     if (child.exitCode !== null) throw new Error(`slardar exited with ${child.exitCode}: ${output.join('\n')}`)
     return (await get(adminPort, '/readyz')).status === 200
@@ -136,6 +144,7 @@ export async function requestUntil(
   return { replies, workers }
 }
 
-export function upstreamJson(ports: readonly number[], extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ servers: ports.map((port) => ({ host: '127.0.0.1', port })), ...extra })
+/** An upstream of 127.0.0.1 servers; `server` fields (max_fails, fail_timeout…) go on every server. */
+export function upstreamJson(ports: readonly number[], extra: Record<string, unknown> = {}, server: Record<string, unknown> = {}): string {
+  return JSON.stringify({ servers: ports.map((port) => ({ host: '127.0.0.1', port, ...server })), ...extra })
 }
