@@ -48,5 +48,38 @@ test('with workers: 2 a KV change reaches both workers, and the admin API sums a
   const metrics = (await get(cluster.adminPort, '/metrics')).body
   const ok = /^slardar_http_requests_total\{code_class="2xx"\} (\d+)$/m.exec(metrics)
   assert.ok(ok !== null && Number(ok[1]) >= served, `2xx total ${ok?.[1]} covers the ${served} requests`)
-  assert.equal(workerOf(second.replies[0]!).includes('/'), true)
+})
+
+test('with workers: 2 a script change and dynamic-config values reach both workers', async (t) => {
+  const consul = await startDevConsul(t)
+  const backend = await startHttpBackend(t, { body: 'ok' })
+  await consul.consul.kv.set(`${PREFIX}myargs`, '{"greeting":"hi-1"}')
+  await consul.consul.kv.set(`${PREFIX}http_upstreams/${HOST}`, upstreamJson([backend.port]))
+  const greet = (header: string): string =>
+    `${WORKER_STAMP_LUA}ngx.header["${header}"] = slardar.myargs and slardar.myargs.greeting or "none"\n`
+  await consul.consul.kv.set(`${PREFIX}lua/script.${HOST}`, greet('X-Greeting'))
+  // Present at start: part of the full state each worker applies before it listens.
+  const cluster = await startCluster(t, consul, { workers: 2 })
+  const greetingsOf = async (header: string): Promise<Map<string, unknown>> => {
+    const { replies } = await requestUntil(cluster.proxyPort, HOST, (reply) => reply.status === 200, (seen) => seen.size === 2, 20)
+    return new Map(replies.map((reply) => [workerOf(reply).split('/')[0]!, reply.headers[header.toLowerCase()]]))
+  }
+  assert.deepEqual(await greetingsOf('X-Greeting'), new Map([['0', 'hi-1'], ['1', 'hi-1']]))
+
+  // Later values arrive as diffs: a changed value, then a changed script, then a deleted key.
+  await consul.consul.kv.set(`${PREFIX}myargs`, '{"greeting":"hi-2"}')
+  await waitFor(async () => {
+    const seen = await greetingsOf('X-Greeting')
+    return seen.get('0') === 'hi-2' && seen.get('1') === 'hi-2'
+  }, { withinMs: 10_000, what: 'both workers to read myargs.greeting = hi-2' })
+  await consul.consul.kv.set(`${PREFIX}lua/script.${HOST}`, greet('X-Greeting-2'))
+  await waitFor(async () => {
+    const seen = await greetingsOf('X-Greeting-2')
+    return seen.get('0') === 'hi-2' && seen.get('1') === 'hi-2'
+  }, { withinMs: 10_000, what: 'both workers to run the new script' })
+  await consul.consul.kv.del(`${PREFIX}myargs`)
+  await waitFor(async () => {
+    const seen = await greetingsOf('X-Greeting-2')
+    return seen.get('0') === 'none' && seen.get('1') === 'none'
+  }, { withinMs: 10_000, what: 'both workers to see myargs gone' })
 })

@@ -10,7 +10,7 @@ const CONCURRENCY = 4
 /** Requests in the "during" window at least, so the few unavoidable losses (requests in flight on the killed worker,
  *  and a connection Node's round-robin was handing to it, which then hangs until the client's timeout) stay a
  *  small share. */
-const MIN_REQUESTS_DURING = 1000
+const MIN_REQUESTS_DURING = 1500
 const CLIENT_TIMEOUT_MS = 3000
 
 interface LoadResult {
