@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
+import { connect } from 'node:net'
 import { test } from 'node:test'
-import { startHttpBackend } from '../support/backends.js'
+import { refusingPort, startHttpBackend, startRawBackend } from '../support/backends.js'
 import { startDevConsul } from '../support/dev-consul.js'
 import { waitFor } from '../support/wait-for.js'
 import { get, getJson, PREFIX, requestUntil, startCluster, upstreamJson, WORKER_STAMP_LUA, workerOf } from './harness.js'
@@ -82,4 +83,25 @@ test('with workers: 2 a script change and dynamic-config values reach both worke
     const seen = await greetingsOf('X-Greeting-2')
     return seen.get('0') === 'none' && seen.get('1') === 'none'
   }, { withinMs: 10_000, what: 'both workers to see myargs gone' })
+})
+
+test('with workers: 2 a stream upstream written to KV serves on the shared stream port', async (t) => {
+  const consul = await startDevConsul(t)
+  const backend = await startRawBackend(t, 'pong')
+  const streamPort = await refusingPort()
+  const cluster = await startCluster(t, consul, { workers: 2, config: { stream: { listen: [`127.0.0.1:${streamPort}`] } } })
+  await consul.consul.kv.set(`${PREFIX}stream_upstreams/${streamPort}`, upstreamJson([backend.port]))
+  const exchange = (): Promise<string> => new Promise((resolve, reject) => {
+    const socket = connect(streamPort, '127.0.0.1', () => socket.write('ping'))
+    let received = ''
+    socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk))
+    socket.on('end', () => resolve(received))
+    socket.on('error', reject)
+  })
+  await waitFor(async () => (await exchange()) === 'pong', { withinMs: 10_000, what: 'the stream port to relay to its backend' })
+  // Connections alternate between the workers; each one relays.
+  const replies = await Promise.all(Array.from({ length: 6 }, exchange))
+  assert.deepEqual(replies, Array(6).fill('pong'))
+  await waitFor(async () => /slardar_stream_connections_total\{port="\d+",result="ok"\} ([7-9]|\d\d)/.test((await get(cluster.adminPort, '/metrics')).body),
+    { withinMs: 5_000, what: '/metrics to sum at least 7 stream connections over the workers' })
 })
