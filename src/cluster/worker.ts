@@ -8,7 +8,7 @@ import { AttemptPlanner, type FeedbackReport, type PeerRef, UpstreamTable } from
 import type { Config } from '../config/index.js'
 import { type AccessLog, createAccessLog, type Logger } from '../log.js'
 import { HttpProxy } from '../proxy/index.js'
-import { ScriptStore, type ScriptRuntimeName } from '../scripts/index.js'
+import { ScriptStore } from '../scripts/index.js'
 import { StreamProxy } from '../stream/index.js'
 import { assertNever, type DynamicConfigChange, type FromWorker, type FullState, type ScriptChange, type StateDiff, type ToWorker } from './messages.js'
 
@@ -39,6 +39,7 @@ export class ProxyWorker {
   /** Dynamic-config key → value, read synchronously by scripts (scripts.md §8). */
   readonly #dynamicConfig: Map<string, unknown>
   #feedback: FeedbackReport[] = []
+  /** The state version applied; -1 until the first full state. */
   #version = -1
   #isListening = false
   #statsTimer: NodeJS.Timeout | null = null
@@ -178,8 +179,7 @@ export class ProxyWorker {
   }
 
   #reportScriptErrors(): void {
-    const errorsOf = (runtime: ScriptRuntimeName): ReturnType<ScriptStore['catalog']>['errors'] => this.#scripts.catalog(runtime).errors
-    this.#options.send({ kind: 'script.errors', lua: errorsOf('lua'), js: errorsOf('js') })
+    this.#options.send({ kind: 'script.errors', lua: this.#scripts.catalog('lua').errors, js: this.#scripts.catalog('js').errors })
   }
 
   /** Reports are batched per event-loop turn: a failing server under load costs one message per turn, not per
