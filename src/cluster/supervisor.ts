@@ -124,7 +124,9 @@ export class Supervisor {
 
   /** Forks every worker. They boot while the primary loads the config; `releaseState` lets them have it. */
   start(): void {
-    cluster.setupPrimary({ exec: WORKER_ENTRY, execArgv: [...process.execArgv, REGEXP_FLAG], serialization: 'advanced' })
+    // 'advanced' (structured clone) keeps what JSON would not: dynamic-config values parsed from JSON5 may hold
+    // Infinity or NaN. Workers get everything over IPC, never from the command line.
+    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], execArgv: [...process.execArgv, REGEXP_FLAG], serialization: 'advanced' })
     for (const slot of this.#slots) this.#fork(slot)
     this.#pingTimer = setInterval(() => this.#ping(), this.#pingIntervalMs)
     this.#pingTimer.unref()
