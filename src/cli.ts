@@ -8,6 +8,7 @@ import { type Config, ConfigFileError, ConfigInvalidError, describeConfig, loadC
 import { createEndpoints, closeEndpoints } from './consul/client.js'
 import { seedIfEmpty } from './consul/seed.js'
 import { parseStaticUpstreams } from './cluster/primary.js'
+import { MultiProcess } from './cluster/multi-process.js'
 import { SingleProcess } from './cluster/single-process.js'
 import { createAppLogger, type Logger } from './log.js'
 import { PRODUCT_VERSION } from './version.js'
@@ -92,17 +93,15 @@ function loadDevServer(): Promise<typeof import('./consul/devserver/index.js')> 
  *  primary's StartupError carries the whole line printed after `fatal: ` (main's catch) and the process exits 1 —
  *  then opens the proxy, stream and admin listeners. `afterStop` runs once the product has shut down. */
 async function runProduct(config: Config, configPath: string | null, log: Logger, afterStop: () => Promise<void> = async () => undefined): Promise<void> {
-  let product: SingleProcess | null = null
+  let product: SingleProcess | MultiProcess | null = null
   waitForShutdown(log, async () => {
     await product?.shutdown()
     await afterStop()
   })
   process.on('SIGUSR1', () => product?.reopenLogs())
   process.on('SIGHUP', () => void recheckConfig(configPath, log))
-  if (config.workers !== 0) {
-    log.warn({ workers: config.workers }, 'worker processes are not implemented yet (issue #7): running everything in one process')
-  }
-  product = await SingleProcess.start(config, log)
+  // workers: 0 runs everything here; otherwise this process is the primary and the data paths run in workers.
+  product = config.workers === 0 ? await SingleProcess.start(config, log) : await MultiProcess.start(config, log)
   log.info({ source: product.primary.source, ...product.addresses }, 'slardar serving')
 }
 

@@ -2,12 +2,14 @@
  *  state, /status, guard, readiness), the Consul writer and the data paths' counters. Owns nothing itself; it
  *  only translates, so the admin folder never imports the primary, scripts or proxy (style.md's table). */
 
-import type { AdminBackend, ConnectionStats, Readiness, ScriptErrorReport } from '../admin/index.js'
+import { type AdminBackend, type AdminServer, type ConnectionStats, type Readiness, type ScriptErrorReport, startAdminServer } from '../admin/index.js'
+import { upstreamDefaultsFrom } from '../checkups/index.js'
 import type { Config } from '../config/index.js'
 import type { KvState } from '../consul/apply.js'
 import { closeEndpoints, createEndpoints } from '../consul/client.js'
 import { classifyKey, type ScriptRuntime } from '../consul/keys.js'
 import { ConsulKvWriter } from '../consul/write.js'
+import type { Logger } from '../log.js'
 import type { Primary } from './primary.js'
 
 export interface AdminBackendParams {
@@ -76,4 +78,23 @@ export function createAdminBackend(params: AdminBackendParams): ClosableAdminBac
     metricsText: params.metricsText,
     close: () => closeEndpoints(endpoints),
   }
+}
+
+/** Opens the admin API (`admin.*` options) over `backend`. */
+export function startAdmin(config: Config, backend: AdminBackend, log: Logger): Promise<AdminServer> {
+  return startAdminServer({
+    options: {
+      host: config.admin.listen.host,
+      port: config.admin.listen.port,
+      token: config.admin.token,
+      protectReads: config.admin.protect_reads,
+      applyWaitMs: config.admin.apply_wait * 1000,
+      allowedHosts: config.admin.allowed_hosts,
+      layout: config.consul,
+      upstreamDefaults: upstreamDefaultsFrom(config),
+      streamPorts: config.stream.listen.map((address) => address.port),
+    },
+    backend,
+    log: log.child({ component: 'admin' }),
+  })
 }

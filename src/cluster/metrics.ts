@@ -4,14 +4,15 @@
  *  prom-client's default metrics, `admin_requests_total` and the Consul write counters. */
 
 import { isPeerAvailable, type Upstream } from '../checkups/index.js'
-import type { HttpProxy } from '../proxy/index.js'
-import type { StreamProxy } from '../stream/index.js'
+import type { ProxyCounters } from '../proxy/index.js'
+import type { StreamStats } from '../stream/index.js'
 import type { Primary } from './primary.js'
 
+/** The data-path figures are this process's `HttpProxy` and `StreamProxy`, or the sums over the workers. */
 export interface MetricSources {
   readonly primary: Primary
-  readonly proxy: HttpProxy
-  readonly stream: StreamProxy
+  readonly proxy: { readonly counters: ProxyCounters }
+  readonly stream: { stats(): StreamStats }
 }
 
 const STATUS_CODES: Readonly<Record<string, number>> = { ok: 0, unstable: 1, err: 2, unchecked: 3 }

@@ -1,12 +1,14 @@
 /** The primary process (README "Process model"): owns the checkups table with its heartbeats and the Consul sync
  *  (startup source, watch, deletion guard, snapshot file, Consul server checks, full resync), and joins them: every
  *  upstream change the sync applies is installed into checkups, so hot-added upstreams are probed at once. It also
- *  assembles `/status` from both sides. Still to come here: the admin API and the data path (#5), workers (#7). */
+ *  assembles `/status` from both sides. Worker processes (cluster/supervisor.ts) follow it through `onInstalled`,
+ *  `onBroadcast` and `onApplied`; the primary itself knows nothing of processes. */
 
 import {
   type ApplyReport,
   buildStatusDocument,
   CheckupsPrimary,
+  type HealthBroadcast,
   type JsonValue,
   parseUpstreamJson,
   type UpstreamChange,
@@ -24,27 +26,33 @@ import { PRODUCT_VERSION } from '../version.js'
 export interface PrimaryOptions {
   /** Compile check for active scripts from KV (scripts/' `checkScript`); without it every script is accepted. */
   readonly compileScript?: ApplyOptions['compileScript']
+  /** `/status` `config_timer` (upstreams.md §6); without it there is one in-process worker, always alive. */
+  readonly configTimer?: () => Record<string, 'alive' | 'dead'>
 }
 
 export class Primary {
   readonly checkups: CheckupsPrimary
   private readonly sync: ConsulSync
   private readonly startTimeMs = Date.now()
-  readonly #installListeners = new Set<(report: ApplyReport) => void>()
+  readonly #installListeners = new Set<(report: ApplyReport, changes: readonly UpstreamChange[]) => void>()
+  readonly #broadcastListeners = new Set<(message: HealthBroadcast) => void>()
+  readonly #configTimer: () => Record<string, 'alive' | 'dead'>
 
   constructor(
     private readonly config: Config,
     log: Logger,
     options: PrimaryOptions = {},
   ) {
+    this.#configTimer = options.configTimer ?? (() => ({ 'worker-0': 'alive' }))
     this.checkups = new CheckupsPrimary({
       checkupTimerIntervalSec: config.global.checkup_timer_interval,
       checkupTimerOvertimeSec: config.global.checkup_timer_overtime,
       heartbeatConcurrency: config.global.heartbeat_concurrency,
       resolveIntervalSec: config.global.resolve_interval,
-      // Workers arrive with #7; with one process the table is shared and there is nobody to tell.
+      // With one process the table is shared and nobody listens; worker processes each keep a copy.
       onBroadcast: (message) => {
         if (message.kind === 'health' && log.isLevelEnabled('debug')) log.debug({ changes: message.changes }, 'health changed')
+        for (const listener of this.#broadcastListeners) listener(message)
       },
       onWarning: (warning) => log.warn({ err: warning }, 'checkups warning'),
     })
@@ -114,16 +122,24 @@ export class Primary {
     return this.sync.onApplied(listener)
   }
 
-  /** Called after every install into the checkups table with its report; the data paths close sockets to the
-   *  servers in `report.removed` (proxy.md §3, §7). Returns the unsubscribe function. */
-  onInstalled(listener: (report: ApplyReport) => void): () => void {
+  /** Called after every install into the checkups table with its report and the installed changes; the data paths
+   *  close sockets to the servers in `report.removed` (proxy.md §3, §7), workers get the changes. Returns the
+   *  unsubscribe function. */
+  onInstalled(listener: (report: ApplyReport, changes: readonly UpstreamChange[]) => void): () => void {
     this.#installListeners.add(listener)
     return () => this.#installListeners.delete(listener)
   }
 
+  /** Called with every health or address change of the checkups table (upstreams.md §4.2, §5.3), for workers'
+   *  copies. Listeners must not throw. Returns the unsubscribe function. */
+  onBroadcast(listener: (message: HealthBroadcast) => void): () => void {
+    this.#broadcastListeners.add(listener)
+    return () => this.#broadcastListeners.delete(listener)
+  }
+
   #install(changes: readonly UpstreamChange[]): void {
     const { report } = this.checkups.install(changes)
-    for (const listener of this.#installListeners) listener(report)
+    for (const listener of this.#installListeners) listener(report, changes)
   }
 
   /** Counters for `/metrics` (resync corrections, guard holds). */
@@ -146,7 +162,7 @@ export class Primary {
     return this.sync.upstreamSources(this.startTimeMs)
   }
 
-  /** The whole `/status` document (upstreams.md §6). One process for now, so `config_timer` is just worker-0. */
+  /** The whole `/status` document (upstreams.md §6). */
   statusDocument(nowMs: number = Date.now()): Record<string, JsonValue> {
     const clsConsul = this.clsConsul()
     return buildStatusDocument({
@@ -155,7 +171,7 @@ export class Primary {
       heartbeat: this.checkups.heartbeat,
       confHash: this.config.global.conf_hash,
       shdConfigVersion: this.configVersion,
-      configTimer: { 'worker-0': 'alive' },
+      configTimer: this.#configTimer(),
       consul: this.consulStatus(),
       ...(clsConsul === undefined ? {} : { clsConsul }),
       upstreams: this.checkups.table.upstreams(),

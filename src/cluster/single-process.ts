@@ -4,8 +4,8 @@
  *  close sockets to removed servers, attempt feedback goes straight into passive health. Also owns the order of
  *  start (config loaded before listeners open) and of shutdown (proxy.md §10). */
 
-import { type AdminServer, startAdminServer } from '../admin/index.js'
-import { AttemptPlanner, upstreamDefaultsFrom } from '../checkups/index.js'
+import type { AdminServer } from '../admin/index.js'
+import { AttemptPlanner } from '../checkups/index.js'
 import type { Config } from '../config/index.js'
 import type { KvState } from '../consul/apply.js'
 import type { ScriptRuntime } from '../consul/keys.js'
@@ -13,7 +13,7 @@ import { type AccessLog, createAccessLog, type Logger } from '../log.js'
 import { HttpProxy } from '../proxy/index.js'
 import { createScriptChecker, ScriptStore } from '../scripts/index.js'
 import { StreamProxy } from '../stream/index.js'
-import { type ClosableAdminBackend, createAdminBackend } from './admin-backend.js'
+import { type ClosableAdminBackend, createAdminBackend, startAdmin } from './admin-backend.js'
 import { collectMetricsText } from './metrics.js'
 import { Primary } from './primary.js'
 
@@ -139,22 +139,7 @@ export class SingleProcess {
   }
 
   private startAdmin(): Promise<AdminServer> {
-    const { config } = this
-    return startAdminServer({
-      options: {
-        host: config.admin.listen.host,
-        port: config.admin.listen.port,
-        token: config.admin.token,
-        protectReads: config.admin.protect_reads,
-        applyWaitMs: config.admin.apply_wait * 1000,
-        allowedHosts: config.admin.allowed_hosts,
-        layout: config.consul,
-        upstreamDefaults: upstreamDefaultsFrom(config),
-        streamPorts: config.stream.listen.map((address) => address.port),
-      },
-      backend: this.backend,
-      log: this.log.child({ component: 'admin' }),
-    })
+    return startAdmin(this.config, this.backend, this.log)
   }
 
   private servingNotReady(): string | null {

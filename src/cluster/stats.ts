@@ -1,0 +1,124 @@
+/** The workers' data-path figures summed for the admin API: `/y_nginx_status` (stub_status) and the proxy and stream
+ *  series of `/metrics` (admin-api.md §8). Workers push their figures once a second, so both lag by at most that.
+ *  Counters of a worker that died are kept in a retired total, so the sums never go backwards across a restart
+ *  (Prometheus would read a drop as a counter reset); gauges (open connections) leave with the worker. */
+
+import type { ConnectionStats } from '../admin/index.js'
+import type { ProxyCounters } from '../proxy/index.js'
+import type { StreamPortStats, StreamStats } from '../stream/index.js'
+import type { WorkerStats } from './messages.js'
+
+type MutableCounters = {
+  requests: Record<keyof ProxyCounters['requests'], number>
+  retries: Record<keyof ProxyCounters['retries'], number>
+  upgradesActive: number
+  draining: number
+}
+type MutablePort = { -readonly [K in keyof StreamPortStats]: StreamPortStats[K] }
+
+interface Totals {
+  accepts: number
+  handled: number
+  requests: number
+  counters: MutableCounters
+  ports: Map<number, MutablePort>
+}
+
+export class ClusterStats {
+  readonly #latest = new Map<number, WorkerStats>()
+  readonly #retired: Totals = emptyTotals()
+
+  /** The latest figures of the worker in `slot`. */
+  update(slot: number, stats: WorkerStats): void {
+    this.#latest.set(slot, stats)
+  }
+
+  /** The worker in `slot` is gone: its counters move to the retired total. */
+  retire(slot: number): void {
+    const stats = this.#latest.get(slot)
+    if (stats === undefined) return
+    this.#latest.delete(slot)
+    addCounters(this.#retired, stats)
+  }
+
+  connections(): ConnectionStats {
+    let active = 0
+    let reading = 0
+    let writing = 0
+    let waiting = 0
+    const totals = this.#totals()
+    for (const { connections } of this.#latest.values()) {
+      active += connections.active
+      reading += connections.reading
+      writing += connections.writing
+      waiting += connections.waiting
+    }
+    return { active, accepts: totals.accepts, handled: totals.handled, requests: totals.requests, reading, writing, waiting }
+  }
+
+  /** Shaped like one `HttpProxy`'s and one `StreamProxy`'s, for collectMetricsText. */
+  metricSources(): { proxy: { counters: ProxyCounters }; stream: { stats(): StreamStats } } {
+    const totals = this.#totals()
+    let active = 0
+    let draining = 0
+    for (const { stream } of this.#latest.values()) {
+      active += stream.active
+      draining += stream.draining
+    }
+    const stream: StreamStats = { active, draining, ports: [...totals.ports.values()].sort((a, b) => a.port - b.port) }
+    return { proxy: { counters: totals.counters }, stream: { stats: () => stream } }
+  }
+
+  #totals(): Totals {
+    const totals = emptyTotals()
+    addCounters(totals, this.#retired)
+    for (const stats of this.#latest.values()) {
+      addCounters(totals, stats)
+      totals.counters.upgradesActive += stats.counters.upgradesActive
+      totals.counters.draining += stats.counters.draining
+    }
+    return totals
+  }
+}
+
+function emptyTotals(): Totals {
+  return {
+    accepts: 0,
+    handled: 0,
+    requests: 0,
+    counters: {
+      requests: { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 },
+      retries: { error: 0, timeout: 0, http_500: 0, http_502: 0, http_503: 0, http_504: 0, http_429: 0, stale_socket: 0 },
+      upgradesActive: 0,
+      draining: 0,
+    },
+    ports: new Map(),
+  }
+}
+
+/** Adds the monotonic counters of `from` (a worker's figures or another total) into `into`. */
+function addCounters(into: Totals, from: WorkerStats | Totals): void {
+  const isWorker = 'connections' in from
+  into.accepts += isWorker ? from.connections.accepts : from.accepts
+  into.handled += isWorker ? from.connections.handled : from.handled
+  into.requests += isWorker ? from.connections.requests : from.requests
+  for (const key of Object.keys(into.counters.requests) as (keyof MutableCounters['requests'])[]) {
+    into.counters.requests[key] += from.counters.requests[key]
+  }
+  for (const key of Object.keys(into.counters.retries) as (keyof MutableCounters['retries'])[]) {
+    into.counters.retries[key] += from.counters.retries[key]
+  }
+  const ports = isWorker ? from.stream.ports : from.ports.values()
+  for (const port of ports) {
+    let sum = into.ports.get(port.port)
+    if (sum === undefined) {
+      sum = { port: port.port, ok: 0, no_server: 0, connect_failed: 0, bytes_in: 0, bytes_out: 0 }
+      into.ports.set(port.port, sum)
+    }
+    sum.ok += port.ok
+    sum.no_server += port.no_server
+    sum.connect_failed += port.connect_failed
+    sum.bytes_in += port.bytes_in
+    sum.bytes_out += port.bytes_out
+  }
+}

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import type { WorkerStats } from '../../src/cluster/messages.js'
+import { ClusterStats } from '../../src/cluster/stats.js'
+
+function figures(requests: number, active: number, streamOk: number): WorkerStats {
+  return {
+    connections: { active, accepts: requests, handled: requests, requests, reading: 0, writing: active, waiting: 0 },
+    counters: {
+      requests: { '1xx': 0, '2xx': requests, '3xx': 0, '4xx': 0, '5xx': 0 },
+      retries: { error: 1, timeout: 0, http_500: 0, http_502: 0, http_503: 0, http_504: 0, http_429: 0, stale_socket: 0 },
+      upgradesActive: 0,
+      draining: 0,
+    },
+    stream: { active: 1, draining: 0, ports: [{ port: 3131, ok: streamOk, no_server: 0, connect_failed: 0, bytes_in: 10, bytes_out: 20 }] },
+  }
+}
+
+test('the figures of the workers are summed, and the latest report of a worker replaces its previous one', () => {
+  const stats = new ClusterStats()
+  stats.update(0, figures(5, 1, 2))
+  stats.update(1, figures(7, 2, 3))
+  stats.update(1, figures(9, 0, 4))
+  assert.deepEqual(stats.connections(), { active: 1, accepts: 14, handled: 14, requests: 14, reading: 0, writing: 1, waiting: 0 })
+  const { proxy, stream } = stats.metricSources()
+  assert.equal(proxy.counters.requests['2xx'], 14)
+  assert.equal(proxy.counters.retries.error, 2)
+  assert.deepEqual(stream.stats(), { active: 2, draining: 0, ports: [{ port: 3131, ok: 6, no_server: 0, connect_failed: 0, bytes_in: 20, bytes_out: 40 }] })
+})
+
+test('a dead worker keeps its counters in the sums, while its open connections leave with it', () => {
+  const stats = new ClusterStats()
+  stats.update(0, figures(5, 3, 2))
+  stats.update(1, figures(7, 2, 3))
+  stats.retire(1)
+  stats.update(1, figures(1, 1, 0))   // the replacement starts from zero
+  assert.deepEqual(stats.connections(), { active: 4, accepts: 13, handled: 13, requests: 13, reading: 0, writing: 4, waiting: 0 })
+  assert.equal(stats.metricSources().proxy.counters.requests['2xx'], 13)
+  assert.equal(stats.metricSources().stream.stats().ports[0]!.ok, 5)
+  assert.equal(stats.metricSources().stream.stats().active, 2)
+})
