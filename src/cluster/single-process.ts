@@ -16,6 +16,7 @@ import { StreamProxy } from '../stream/index.js'
 import { type ClosableAdminBackend, createAdminBackend, startAdmin } from './admin-backend.js'
 import { collectMetricsText } from './metrics.js'
 import { Primary } from './primary.js'
+import { enableLinearRegexpFallback } from './regexp-fallback.js'
 
 export interface ListeningAddresses {
   readonly proxy: readonly { readonly host: string; readonly port: number }[]
@@ -46,6 +47,7 @@ export class SingleProcess {
   /** Loads the config (Consul, snapshot file or empty, consul.md §3), then opens the listeners. Rejects with the
    *  primary's StartupError when there is nothing to serve, or a listen error naming the address. */
   static async start(config: Config, log: Logger): Promise<SingleProcess> {
+    enableLinearRegexpFallback()
     const checker = await createScriptChecker()
     const primary = new Primary(config, log, { compileScript: (runtime, name, source) => checker.check(runtime, name, source) })
     const scripts = await ScriptStore.create({

@@ -18,12 +18,10 @@ import type { Config } from '../config/index.js'
 import type { Logger } from '../log.js'
 import type { ScriptLoadError, ScriptRuntimeName } from '../scripts/index.js'
 import { assertNever, type FromWorker, type FullState, isMessage, type ListenAddress, type ToWorker } from './messages.js'
+import { LINEAR_REGEXP_FALLBACK_FLAG } from './regexp-fallback.js'
 import { ClusterStats } from './stats.js'
 
 const WORKER_ENTRY = fileURLToPath(new URL('./worker-main.js', import.meta.url))
-/** Regular expressions in scripts that backtrack catastrophically fall back to V8's linear engine (scripts.md §9):
- *  one call cannot be interrupted, so the worker must not start it in the backtracking engine. */
-const REGEXP_FLAG = '--enable-experimental-regexp-engine-on-excessive-backtracks'
 /** A worker that dies younger than this counts as crash-looping: its next restart waits. */
 const QUICK_DEATH_MS = 10_000
 const FIRST_RESTART_DELAY_MS = 500
@@ -126,7 +124,7 @@ export class Supervisor {
   start(): void {
     // 'advanced' (structured clone) keeps what JSON would not: dynamic-config values parsed from JSON5 may hold
     // Infinity or NaN. Workers get everything over IPC, never from the command line.
-    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], execArgv: [...process.execArgv, REGEXP_FLAG], serialization: 'advanced' })
+    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], execArgv: [...process.execArgv, LINEAR_REGEXP_FALLBACK_FLAG], serialization: 'advanced' })
     for (const slot of this.#slots) this.#fork(slot)
     this.#pingTimer = setInterval(() => this.#ping(), this.#pingIntervalMs)
     this.#pingTimer.unref()
