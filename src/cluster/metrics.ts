@@ -15,6 +15,9 @@ export interface MetricSources {
   readonly stream: { stats(): StreamStats }
 }
 
+/** A round probes every server with bounded concurrency: milliseconds when all answer, up to the probe timeouts. */
+export const HEARTBEAT_ROUND_SECONDS_BUCKETS: readonly number[] = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+
 const STATUS_CODES: Readonly<Record<string, number>> = { ok: 0, unstable: 1, err: 2, unchecked: 3 }
 
 /** Prometheus text format 0.0.4. */
@@ -56,6 +59,9 @@ export function collectMetricsText(sources: MetricSources, nowMs: number = Date.
   out.family('slardar_server_status', 'gauge', 'Heartbeat status: 0 ok, 1 unstable, 2 err, 3 unchecked.')
   out.family('slardar_server_available', 'gauge', '1 if the server is selectable now (heartbeat, passive state and down).')
   for (const upstream of primary.checkups.table.upstreams()) serverSamples(out, upstream, nowMs)
+
+  out.family('slardar_heartbeat_round_seconds', 'histogram', 'Duration of one heartbeat round.')
+  out.histogram('slardar_heartbeat_round_seconds', {}, HEARTBEAT_ROUND_SECONDS_BUCKETS, primary.heartbeatRoundSeconds)
 
   out.family('slardar_config_version', 'gauge', 'shd_config_version of /status.')
   out.sample('slardar_config_version', {}, primary.configVersion)

@@ -5,10 +5,11 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { refusingPort } from '../support/backends.js'
 import { startEchoBackend, startProduct, upstreamJson } from '../support/product.js'
+import { waitFor } from '../support/wait-for.js'
 
 /** The value of the sample `series{labels}`, labels written as in the exposition (`upstream="m.test",le="0.5"`). */
 function sampleOf(metrics: string, series: string, labels: string): number {
-  const prefix = `${series}{${labels}} `
+  const prefix = labels === '' ? `${series} ` : `${series}{${labels}} `
   const line = metrics.split('\n').find((candidate) => candidate.startsWith(prefix))
   assert.ok(line !== undefined, `no ${prefix}sample in:\n${metrics}`)
   return Number(line.slice(prefix.length))
@@ -65,6 +66,20 @@ test('/metrics counts retries by reason and times each attempt in slardar_upstre
   // The backend holds each answer for 300 ms, so those attempts are above the 0.25 s bucket; a refusal is fast.
   assert.ok(histogram('_bucket', ',le="0.25"') <= retried, after)
   assert.ok(histogram('_sum') >= 4 * 0.3, `sum ${histogram('_sum')}`)
+})
+
+test('/metrics has slardar_heartbeat_round_seconds, counting the rounds the primary ran', async (t) => {
+  const backend = await startEchoBackend(t, 'backend')
+  // Heartbeats on for this upstream, a round every second: each round probes the backend over TCP.
+  const upstream = JSON.stringify({ enable: true, servers: [{ host: '127.0.0.1', port: backend.port }] })
+  const product = await startProduct(t, { config: { global: { checkup_timer_interval: 1 } }, kv: { 'http_upstreams/h.test': upstream } })
+  const roundsOf = async (): Promise<number> => sampleOf((await product.admin('GET', '/metrics')).text, 'slardar_heartbeat_round_seconds_count', '')
+  await waitFor(async () => (await roundsOf()) >= 2, { withinMs: 10_000, what: 'two heartbeat rounds in /metrics' })
+  const metrics = (await product.admin('GET', '/metrics')).text
+  assert.match(metrics, /^# TYPE slardar_heartbeat_round_seconds histogram$/m)
+  const count = sampleOf(metrics, 'slardar_heartbeat_round_seconds_count', '')
+  assert.equal(sampleOf(metrics, 'slardar_heartbeat_round_seconds_bucket', 'le="+Inf"'), count)
+  assert.ok(sampleOf(metrics, 'slardar_heartbeat_round_seconds_sum', '') >= 0)
 })
 
 test('/readyz answers 200 ready with the config source consul once the product serves', async (t) => {
