@@ -4,7 +4,7 @@
  *  prom-client's default metrics, `admin_requests_total` and the Consul write counters. */
 
 import { isPeerAvailable, type Upstream } from '../checkups/index.js'
-import type { ProxyCounters } from '../proxy/index.js'
+import { type HistogramCounts, type ProxyCounters, RESPONSE_SECONDS_BUCKETS } from '../proxy/index.js'
 import type { StreamStats } from '../stream/index.js'
 import type { Primary } from './primary.js'
 
@@ -15,6 +15,9 @@ export interface MetricSources {
   readonly stream: { stats(): StreamStats }
 }
 
+/** A round probes every server with bounded concurrency: milliseconds when all answer, up to the probe timeouts. */
+export const HEARTBEAT_ROUND_SECONDS_BUCKETS: readonly number[] = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+
 const STATUS_CODES: Readonly<Record<string, number>> = { ok: 0, unstable: 1, err: 2, unchecked: 3 }
 
 /** Prometheus text format 0.0.4. */
@@ -22,11 +25,19 @@ export function collectMetricsText(sources: MetricSources, nowMs: number = Date.
   const out = new MetricsText()
   const counters = sources.proxy.counters
 
-  out.family('slardar_http_requests_total', 'counter', 'Finished proxy requests by status class sent to the client.')
-  for (const [codeClass, count] of Object.entries(counters.requests)) out.sample('slardar_http_requests_total', { code_class: codeClass }, count)
-
+  out.family('slardar_http_requests_total', 'counter', 'Finished proxy requests by upstream (- for none) and status class sent to the client.')
   out.family('slardar_upstream_retries_total', 'counter', 'Extra attempts by the class of the failed one; stale_socket is the transparent replay.')
-  for (const [reason, count] of Object.entries(counters.retries)) out.sample('slardar_upstream_retries_total', { reason }, count)
+  out.family('slardar_upstream_response_seconds', 'histogram', 'Per-attempt time to the end of the upstream response.')
+  const names = Object.keys(counters.upstreams).sort()
+  for (const upstream of names) {
+    const perUpstream = counters.upstreams[upstream]!
+    for (const [codeClass, count] of Object.entries(perUpstream.requests)) {
+      out.sample('slardar_http_requests_total', { upstream, code_class: codeClass }, count)
+    }
+    for (const [reason, count] of Object.entries(perUpstream.retries)) out.sample('slardar_upstream_retries_total', { upstream, reason }, count)
+    // '-' never has an attempt: its empty histogram would only add noise.
+    if (upstream !== '-') out.histogram('slardar_upstream_response_seconds', { upstream }, RESPONSE_SECONDS_BUCKETS, perUpstream.responseSeconds)
+  }
 
   const streamStats = sources.stream.stats()
   out.family('slardar_draining_connections', 'gauge', 'Connections still attached to removed servers or to a shutdown.')
@@ -48,6 +59,9 @@ export function collectMetricsText(sources: MetricSources, nowMs: number = Date.
   out.family('slardar_server_status', 'gauge', 'Heartbeat status: 0 ok, 1 unstable, 2 err, 3 unchecked.')
   out.family('slardar_server_available', 'gauge', '1 if the server is selectable now (heartbeat, passive state and down).')
   for (const upstream of primary.checkups.table.upstreams()) serverSamples(out, upstream, nowMs)
+
+  out.family('slardar_heartbeat_round_seconds', 'histogram', 'Duration of one heartbeat round.')
+  out.histogram('slardar_heartbeat_round_seconds', {}, HEARTBEAT_ROUND_SECONDS_BUCKETS, primary.heartbeatRoundSeconds)
 
   out.family('slardar_config_version', 'gauge', 'shd_config_version of /status.')
   out.sample('slardar_config_version', {}, primary.configVersion)
@@ -88,13 +102,26 @@ function serverSamples(out: MetricsText, upstream: Upstream, nowMs: number): voi
 class MetricsText {
   readonly #families = new Map<string, string[]>()
 
-  family(name: string, type: 'counter' | 'gauge', help: string): void {
+  family(name: string, type: 'counter' | 'gauge' | 'histogram', help: string): void {
     this.#families.set(name, [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`])
   }
 
-  sample(name: string, labels: Readonly<Record<string, string>>, value: number): void {
+  /** `suffix` names a histogram's `_bucket`, `_sum` or `_count` series within the family `name`. */
+  sample(name: string, labels: Readonly<Record<string, string>>, value: number, suffix = ''): void {
     const pairs = Object.entries(labels).map(([key, label]) => `${key}="${escapeLabel(label)}"`)
-    this.#families.get(name)?.push(`${name}${pairs.length === 0 ? '' : `{${pairs.join(',')}}`} ${value}`)
+    this.#families.get(name)?.push(`${name}${suffix}${pairs.length === 0 ? '' : `{${pairs.join(',')}}`} ${value}`)
+  }
+
+  /** The `_bucket` (cumulative, ending in `+Inf`), `_sum` and `_count` samples of one labelled histogram. */
+  histogram(name: string, labels: Readonly<Record<string, string>>, bounds: readonly number[], histogram: HistogramCounts): void {
+    let cumulative = 0
+    for (let bucket = 0; bucket < histogram.counts.length; bucket++) {
+      cumulative += histogram.counts[bucket]!
+      const le = bucket < bounds.length ? String(bounds[bucket]) : '+Inf'
+      this.sample(name, { ...labels, le }, cumulative, '_bucket')
+    }
+    this.sample(name, labels, histogram.sum, '_sum')
+    this.sample(name, labels, cumulative, '_count')
   }
 
   text(): string {

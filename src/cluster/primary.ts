@@ -21,7 +21,9 @@ import type { ConfigSource } from '../consul/status.js'
 import { type AppliedChange, ConsulSync, type Readiness, type SyncCounters } from '../consul/sync.js'
 import type { KvWatch } from '../consul/watch.js'
 import type { Logger } from '../log.js'
+import { createHistogramCounts, observeSeconds } from '../proxy/index.js'
 import { PRODUCT_VERSION } from '../version.js'
+import { HEARTBEAT_ROUND_SECONDS_BUCKETS } from './metrics.js'
 
 export interface PrimaryOptions {
   /** Compile check for active scripts from KV (scripts/' `checkScript`); without it every script is accepted. */
@@ -32,6 +34,8 @@ export interface PrimaryOptions {
 
 export class Primary {
   readonly checkups: CheckupsPrimary
+  /** `slardar_heartbeat_round_seconds` (admin-api.md §8). */
+  readonly heartbeatRoundSeconds = createHistogramCounts(HEARTBEAT_ROUND_SECONDS_BUCKETS.length)
   private readonly sync: ConsulSync
   private readonly startTimeMs = Date.now()
   readonly #installListeners = new Set<(report: ApplyReport, changes: readonly UpstreamChange[]) => void>()
@@ -55,6 +59,7 @@ export class Primary {
         for (const listener of this.#broadcastListeners) listener(message)
       },
       onWarning: (warning) => log.warn({ err: warning }, 'checkups warning'),
+      onRoundEnd: (round) => observeSeconds(this.heartbeatRoundSeconds, HEARTBEAT_ROUND_SECONDS_BUCKETS, (round.endMs - round.startMs) / 1000),
     })
     const staticChanges = parseStaticUpstreams(config).changes
     if (staticChanges.length > 0) this.checkups.install(staticChanges)

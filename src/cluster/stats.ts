@@ -4,16 +4,11 @@
  *  (Prometheus would read a drop as a counter reset); gauges (open connections) leave with the worker. */
 
 import type { ConnectionStats } from '../admin/index.js'
-import type { ProxyCounters } from '../proxy/index.js'
+import { createUpstreamCounters, type ProxyCounters } from '../proxy/index.js'
 import type { StreamPortStats, StreamStats } from '../stream/index.js'
 import type { WorkerStats } from './messages.js'
 
-type MutableCounters = {
-  requests: Record<keyof ProxyCounters['requests'], number>
-  retries: Record<keyof ProxyCounters['retries'], number>
-  upgradesActive: number
-  draining: number
-}
+type MutableCounters = { -readonly [K in keyof ProxyCounters]: ProxyCounters[K] }
 type MutablePort = { -readonly [K in keyof StreamPortStats]: StreamPortStats[K] }
 
 interface Totals {
@@ -86,12 +81,7 @@ function emptyTotals(): Totals {
     accepts: 0,
     handled: 0,
     requests: 0,
-    counters: {
-      requests: { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 },
-      retries: { error: 0, timeout: 0, http_500: 0, http_502: 0, http_503: 0, http_504: 0, http_429: 0, stale_socket: 0 },
-      upgradesActive: 0,
-      draining: 0,
-    },
+    counters: { upstreams: Object.create(null) as ProxyCounters['upstreams'], upgradesActive: 0, draining: 0 },
     ports: new Map(),
   }
 }
@@ -102,11 +92,17 @@ function addCounters(into: Totals, from: WorkerStats | Totals): void {
   into.accepts += isWorker ? from.connections.accepts : from.accepts
   into.handled += isWorker ? from.connections.handled : from.handled
   into.requests += isWorker ? from.connections.requests : from.requests
-  for (const key of Object.keys(into.counters.requests) as (keyof MutableCounters['requests'])[]) {
-    into.counters.requests[key] += from.counters.requests[key]
-  }
-  for (const key of Object.keys(into.counters.retries) as (keyof MutableCounters['retries'])[]) {
-    into.counters.retries[key] += from.counters.retries[key]
+  for (const [name, source] of Object.entries(from.counters.upstreams)) {
+    let sum = into.counters.upstreams[name]
+    if (sum === undefined) {
+      sum = createUpstreamCounters()
+      into.counters.upstreams[name] = sum
+    }
+    addRecord(sum.requests, source.requests)
+    addRecord(sum.retries, source.retries)
+    const counts = source.responseSeconds.counts
+    for (let bucket = 0; bucket < counts.length; bucket++) sum.responseSeconds.counts[bucket]! += counts[bucket]!
+    sum.responseSeconds.sum += source.responseSeconds.sum
   }
   const ports = isWorker ? from.stream.ports : from.ports.values()
   for (const port of ports) {
@@ -121,4 +117,8 @@ function addCounters(into: Totals, from: WorkerStats | Totals): void {
     sum.bytes_in += port.bytes_in
     sum.bytes_out += port.bytes_out
   }
+}
+
+function addRecord<K extends string>(into: Record<K, number>, from: Readonly<Record<K, number>>): void {
+  for (const key of Object.keys(into) as K[]) into[key] += from[key]
 }

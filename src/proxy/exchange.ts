@@ -14,8 +14,8 @@ import { httpAccessLine, isoTimeNow, secondsText, secondsValue } from './access-
 import type { HttpAccessRecord } from './access-record.js'
 import { Attempt, classifyFailure, UpstreamSendTimeoutError } from './attempt.js'
 import type { AttemptOwner, FailureClass } from './attempt.js'
-import { countResponse } from './counters.js'
-import type { ProxyCounters } from './counters.js'
+import { countResponse, countRetry, NO_UPSTREAM_LABEL, observeSeconds, RESPONSE_SECONDS_BUCKETS, upstreamCountersOf } from './counters.js'
+import type { ProxyCounters, UpstreamCounters } from './counters.js'
 import {
   BAD_REQUEST, BODY_TOO_LARGE, errorHeadersOf, INTERNAL_ERROR, INVALID_RESPONSE, NO_SERVERS, NO_UPSTREAM, REQUEST_TIMEOUT,
   SCRIPT_ERROR, SCRIPT_TIMEOUT,
@@ -74,6 +74,8 @@ export class Exchange implements AttemptOwner, BodyOwner, PlanRequest {
   #routingHost = ''
   #upstreamTarget = ''
   #upstream: Upstream | null = null
+  /** The counters of `#upstream`, looked up once when it is chosen. */
+  #counters: UpstreamCounters | null = null
   #plan: AttemptPlan | null = null
   #attempt: Attempt | null = null
   #hasBody = false
@@ -226,6 +228,7 @@ export class Exchange implements AttemptOwner, BodyOwner, PlanRequest {
     if (upstream === undefined && fallback !== null) upstream = ctx.upstreams.get(fallback)
     if (upstream === undefined) return this.#sendError(NO_UPSTREAM, false)
     this.#upstream = upstream
+    this.#counters = upstreamCountersOf(ctx.counters, upstream.name)
     if (this.#hasBody && !this.#isBodyReady) {
       this.#isAwaitingBody = true
       this.#startBody()
@@ -385,7 +388,7 @@ export class Exchange implements AttemptOwner, BodyOwner, PlanRequest {
     }
     if (!attempt.isReplay && failure.isResetLike && attempt.hasNoResponseBytes && this.#isBodyReplayable) {
       // Stale keep-alive replay (proxy.md §3): the same attempt again on a new connection; not a try, not feedback.
-      this.#ctx.counters.retries.stale_socket += 1
+      this.#counters!.retries.stale_socket += 1
       this.#startAttempt(attempt.peer, true)
       return
     }
@@ -410,8 +413,7 @@ export class Exchange implements AttemptOwner, BodyOwner, PlanRequest {
   }
 
   #countRetry(plan: AttemptPlan): void {
-    const cls = plan.lastClass
-    if (cls !== null && cls !== 'success') this.#ctx.counters.retries[cls] += 1
+    countRetry(this.#counters!, plan.lastClass)
   }
 
   #dropAttempt(): void {
@@ -427,7 +429,9 @@ export class Exchange implements AttemptOwner, BodyOwner, PlanRequest {
   }
 
   #recordTime(): void {
-    const seconds = secondsText(performance.now() - this.#tryStartMs)
+    const elapsedMs = performance.now() - this.#tryStartMs
+    observeSeconds(this.#counters!.responseSeconds, RESPONSE_SECONDS_BUCKETS, elapsedMs / 1000)
+    const seconds = secondsText(elapsedMs)
     this.#upstreamTimes = this.#upstreamTimes === '' ? seconds : `${this.#upstreamTimes}, ${seconds}`
   }
 
@@ -616,7 +620,7 @@ export class Exchange implements AttemptOwner, BodyOwner, PlanRequest {
     this.#body?.stop()
     const status = this.#loggedStatus()
     const ctx = this.#ctx
-    countResponse(ctx.counters, status)
+    countResponse(this.#counters ?? ctx.counters.upstreams[NO_UPSTREAM_LABEL]!, status)
     const run = this.#run
     const wantsLog = run !== null && run.wantsLog
     if (ctx.accessLog.isEnabled || wantsLog) {

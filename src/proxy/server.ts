@@ -17,7 +17,7 @@ import type { AccessLog, Logger } from '../log.js'
 import type { ScriptHost } from '../scripts/index.js'
 import { isoTimeNow } from './access-record.js'
 import type { HttpAccessRecord } from './access-record.js'
-import { countResponse, createProxyCounters } from './counters.js'
+import { countResponse, createProxyCounters, NO_UPSTREAM_LABEL } from './counters.js'
 import type { ProxyCounters } from './counters.js'
 import { BAD_REQUEST, errorHeadersOf, HEADER_TOO_LARGE, ProxyListenError, REQUEST_TIMEOUT } from './errors.js'
 import type { GeneratedError } from './errors.js'
@@ -297,7 +297,7 @@ export class HttpProxy {
     const requestId = newRequestId()
     const headers = errorHeadersOf(answer, requestId, this.#settings.hasServerHeader)
     endWithResponse(socket, buildRawResponse(answer.status, headers, answer.body, false))
-    countResponse(this.counters, answer.status)
+    countResponse(this.counters.upstreams[NO_UPSTREAM_LABEL]!, answer.status)
     if (this.#accessLog.isEnabled) this.#accessLog.write(refusedRecord(socket, answer, requestId))
   }
 

@@ -17,7 +17,7 @@ import { isoTimeNow, secondsText, secondsValue } from './access-record.js'
 import type { HttpAccessRecord } from './access-record.js'
 import { classifyFailure } from './attempt.js'
 import type { FailureClass } from './attempt.js'
-import { countResponse } from './counters.js'
+import { countResponse, countRetry, NO_UPSTREAM_LABEL, upstreamCountersOf } from './counters.js'
 import {
   BAD_REQUEST, errorHeadersOf, INTERNAL_ERROR, NO_SERVERS, NO_UPSTREAM, SCRIPT_ERROR, SCRIPT_TIMEOUT,
 } from './errors.js'
@@ -297,8 +297,7 @@ export class UpgradeProxy {
     const plan = conn.plan!
     const next = plan.settle({ outcome: failure.outcome, phase: 'connect', requestBytesWritten: false, bodyReplayable: true })
     if (next !== null) {
-      const cls = plan.lastClass
-      if (cls !== null && cls !== 'success') this.#ctx.counters.retries[cls] += 1
+      countRetry(upstreamCountersOf(this.#ctx.counters, conn.upstream!.name), plan.lastClass)
       return this.#connect(conn, next)
     }
     this.#answerError(conn, failure.answer)
@@ -377,7 +376,7 @@ export class UpgradeProxy {
     }
     if (conn.isOpen) ctx.counters.upgradesActive -= 1
     const status = conn.isScriptClose ? 444 : conn.status === 0 ? 499 : conn.status
-    countResponse(ctx.counters, status)
+    countResponse(upstreamCountersOf(ctx.counters, conn.upstream?.name ?? NO_UPSTREAM_LABEL), status)
     const run = conn.run
     const wantsLog = run !== null && run.wantsLog
     if (ctx.accessLog.isEnabled || wantsLog) {

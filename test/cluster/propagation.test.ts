@@ -47,7 +47,7 @@ test('with workers: 2 a KV change reaches both workers, and the admin API sums a
     return totals !== null && Number(totals[3]) >= served
   }, { withinMs: 5_000, what: `/y_nginx_status to count at least ${served} requests over both workers` })
   const metrics = (await get(cluster.adminPort, '/metrics')).body
-  const ok = /^slardar_http_requests_total\{code_class="2xx"\} (\d+)$/m.exec(metrics)
+  const ok = new RegExp(`^slardar_http_requests_total\\{upstream="${HOST.replace(/\./g, '\\.')}",code_class="2xx"\\} (\\d+)$`, 'm').exec(metrics)
   assert.ok(ok !== null && Number(ok[1]) >= served, `2xx total ${ok?.[1]} covers the ${served} requests`)
 })
 

@@ -2,16 +2,21 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { WorkerStats } from '../../src/cluster/messages.js'
 import { ClusterStats } from '../../src/cluster/stats.js'
+import { createUpstreamCounters, type UpstreamCounters } from '../../src/proxy/index.js'
+
+function upstreamFigures(requests: number): UpstreamCounters {
+  const counters = createUpstreamCounters()
+  counters.requests['2xx'] = requests
+  counters.retries.error = 1
+  counters.responseSeconds.counts[2] = requests
+  counters.responseSeconds.sum = requests * 0.02
+  return counters
+}
 
 function figures(requests: number, active: number, streamOk: number): WorkerStats {
   return {
     connections: { active, accepts: requests, handled: requests, requests, reading: 0, writing: active, waiting: 0 },
-    counters: {
-      requests: { '1xx': 0, '2xx': requests, '3xx': 0, '4xx': 0, '5xx': 0 },
-      retries: { error: 1, timeout: 0, http_500: 0, http_502: 0, http_503: 0, http_504: 0, http_429: 0, stale_socket: 0 },
-      upgradesActive: 0,
-      draining: 0,
-    },
+    counters: { upstreams: { 'api.test': upstreamFigures(requests), '-': createUpstreamCounters() }, upgradesActive: 0, draining: 0 },
     stream: { active: 1, draining: 0, ports: [{ port: 3131, ok: streamOk, no_server: 0, connect_failed: 0, bytes_in: 10, bytes_out: 20 }] },
   }
 }
@@ -23,8 +28,12 @@ test('the figures of the workers are summed, and the latest report of a worker r
   stats.update(1, figures(9, 0, 4))
   assert.deepEqual(stats.connections(), { active: 1, accepts: 14, handled: 14, requests: 14, reading: 0, writing: 1, waiting: 0 })
   const { proxy, stream } = stats.metricSources()
-  assert.equal(proxy.counters.requests['2xx'], 14)
-  assert.equal(proxy.counters.retries.error, 2)
+  const api = proxy.counters.upstreams['api.test']!
+  assert.equal(api.requests['2xx'], 14)
+  assert.equal(api.retries.error, 2)
+  assert.equal(api.responseSeconds.counts[2], 14)
+  assert.ok(Math.abs(api.responseSeconds.sum - 0.28) < 1e-9)
+  assert.deepEqual(Object.keys(proxy.counters.upstreams).sort(), ['-', 'api.test'])
   assert.deepEqual(stream.stats(), { active: 2, draining: 0, ports: [{ port: 3131, ok: 6, no_server: 0, connect_failed: 0, bytes_in: 20, bytes_out: 40 }] })
 })
 
@@ -35,7 +44,7 @@ test('a dead worker keeps its counters in the sums, while its open connections l
   stats.retire(1)
   stats.update(1, figures(1, 1, 0))   // the replacement starts from zero
   assert.deepEqual(stats.connections(), { active: 4, accepts: 13, handled: 13, requests: 13, reading: 0, writing: 4, waiting: 0 })
-  assert.equal(stats.metricSources().proxy.counters.requests['2xx'], 13)
+  assert.equal(stats.metricSources().proxy.counters.upstreams['api.test']!.requests['2xx'], 13)
   assert.equal(stats.metricSources().stream.stats().ports[0]!.ok, 5)
   assert.equal(stats.metricSources().stream.stats().active, 2)
 })

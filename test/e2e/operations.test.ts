@@ -1,15 +1,22 @@
 /** The operations endpoints of the running product (admin-api.md §8): /metrics counts the proxy's requests,
- *  /readyz reports ready with the config's source, /y_nginx_status has nginx's stub_status format. */
+ *  retries and attempt times per upstream, /readyz reports ready with the config's source, /y_nginx_status has nginx's stub_status format. */
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { refusingPort } from '../support/backends.js'
 import { startEchoBackend, startProduct, upstreamJson } from '../support/product.js'
+import { waitFor } from '../support/wait-for.js'
 
-function requestsTotal(metrics: string, codeClass: string): number {
-  const line = metrics.split('\n').find((candidate) =>
-    candidate.startsWith('slardar_http_requests_total{') && candidate.includes(`code_class="${codeClass}"`))
-  assert.ok(line !== undefined, `no slardar_http_requests_total sample for ${codeClass} in:\n${metrics}`)
-  return Number(line.slice(line.lastIndexOf(' ') + 1))
+/** The value of the sample `series{labels}`, labels written as in the exposition (`upstream="m.test",le="0.5"`). */
+function sampleOf(metrics: string, series: string, labels: string): number {
+  const prefix = labels === '' ? `${series} ` : `${series}{${labels}} `
+  const line = metrics.split('\n').find((candidate) => candidate.startsWith(prefix))
+  assert.ok(line !== undefined, `no ${prefix}sample in:\n${metrics}`)
+  return Number(line.slice(prefix.length))
+}
+
+function requestsTotal(metrics: string, upstream: string, codeClass: string): number {
+  return sampleOf(metrics, 'slardar_http_requests_total', `upstream="${upstream}",code_class="${codeClass}"`)
 }
 
 test('/metrics slardar_http_requests_total grows with each proxied request, by status class', async (t) => {
@@ -19,16 +26,60 @@ test('/metrics slardar_http_requests_total grows with each proxied request, by s
   assert.equal(before.status, 200)
   assert.match(before.headers['content-type'] ?? '', /^text\/plain/)
   assert.match(before.text, /^# TYPE slardar_http_requests_total counter$/m)
-  const ok0 = requestsTotal(before.text, '2xx')
-  const failed0 = requestsTotal(before.text, '5xx')
+  const failed0 = requestsTotal(before.text, '-', '5xx')
 
   for (let i = 0; i < 3; i++) assert.equal((await product.request({ host: 'm.test' })).status, 200)
   assert.equal((await product.request({ host: 'unknown.test' })).status, 502)
 
   const after = (await product.admin('GET', '/metrics')).text
-  assert.equal(requestsTotal(after, '2xx') - ok0, 3)
-  assert.equal(requestsTotal(after, '5xx') - failed0, 1)
+  // The upstream's series start with its first request; the unknown Host is counted under '-', never by its name.
+  assert.equal(requestsTotal(after, 'm.test', '2xx'), 3)
+  assert.equal(requestsTotal(after, 'm.test', '5xx'), 0)
+  assert.equal(requestsTotal(after, '-', '5xx') - failed0, 1)
+  assert.doesNotMatch(after, /unknown\.test/)
   assert.match(after, new RegExp(`^slardar_server_status\\{upstream="m\\.test",server="127\\.0\\.0\\.1:${backend.port}"\\} 3$`, 'm'))
+})
+
+test('/metrics counts retries by reason and times each attempt in slardar_upstream_response_seconds, per upstream', async (t) => {
+  const refused = await refusingPort()
+  const backend = await startEchoBackend(t, 'backend', { delayMs: 300 })
+  const product = await startProduct(t, { kv: { 'http_upstreams/r.test': upstreamJson(refused, backend.port) } })
+  const before = (await product.admin('GET', '/metrics')).text
+  assert.match(before, /^# TYPE slardar_upstream_response_seconds histogram$/m)
+  assert.match(before, /^# TYPE slardar_upstream_retries_total counter$/m)
+
+  // Round robin over [refused, backend]: whichever server a request starts on, the backend answers it; the requests
+  // that started on the refused one were retried once with reason `error`.
+  for (let i = 0; i < 4; i++) assert.equal((await product.request({ host: 'r.test' })).status, 200)
+
+  const after = (await product.admin('GET', '/metrics')).text
+  const retried = sampleOf(after, 'slardar_upstream_retries_total', 'upstream="r.test",reason="error"')
+  assert.ok(retried >= 1 && retried <= 4, `retries: ${retried}`)
+  for (const reason of ['timeout', 'status', 'stale_socket']) {
+    assert.equal(sampleOf(after, 'slardar_upstream_retries_total', `upstream="r.test",reason="${reason}"`), 0)
+  }
+  const histogram = (suffix: string, labels = ''): number =>
+    sampleOf(after, `slardar_upstream_response_seconds${suffix}`, `upstream="r.test"${labels}`)
+  // Every attempt is observed: the 4 answered ones and the refused ones.
+  assert.equal(histogram('_count'), 4 + retried)
+  assert.equal(histogram('_bucket', ',le="+Inf"'), 4 + retried)
+  // The backend holds each answer for 300 ms, so those attempts are above the 0.25 s bucket; a refusal is fast.
+  assert.ok(histogram('_bucket', ',le="0.25"') <= retried, after)
+  assert.ok(histogram('_sum') >= 4 * 0.3, `sum ${histogram('_sum')}`)
+})
+
+test('/metrics has slardar_heartbeat_round_seconds, counting the rounds the primary ran', async (t) => {
+  const backend = await startEchoBackend(t, 'backend')
+  // Heartbeats on for this upstream, a round every second: each round probes the backend over TCP.
+  const upstream = JSON.stringify({ enable: true, servers: [{ host: '127.0.0.1', port: backend.port }] })
+  const product = await startProduct(t, { config: { global: { checkup_timer_interval: 1 } }, kv: { 'http_upstreams/h.test': upstream } })
+  const roundsOf = async (): Promise<number> => sampleOf((await product.admin('GET', '/metrics')).text, 'slardar_heartbeat_round_seconds_count', '')
+  await waitFor(async () => (await roundsOf()) >= 2, { withinMs: 10_000, what: 'two heartbeat rounds in /metrics' })
+  const metrics = (await product.admin('GET', '/metrics')).text
+  assert.match(metrics, /^# TYPE slardar_heartbeat_round_seconds histogram$/m)
+  const count = sampleOf(metrics, 'slardar_heartbeat_round_seconds_count', '')
+  assert.equal(sampleOf(metrics, 'slardar_heartbeat_round_seconds_bucket', 'le="+Inf"'), count)
+  assert.ok(sampleOf(metrics, 'slardar_heartbeat_round_seconds_sum', '') >= 0)
 })
 
 test('/readyz answers 200 ready with the config source consul once the product serves', async (t) => {

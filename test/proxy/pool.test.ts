@@ -56,5 +56,5 @@ test('a response with Connection: close is not followed by reuse of its socket',
   const harness = await startProxy(t, { upstreams: { 'api.test': upstreamOn([backend.port]) } })
   for (let i = 0; i < 3; i++) assert.equal((await send(harness.port, { headers: { Host: 'api.test' } })).text, 'bye')
   assert.equal(new Set(backend.seen.map((seen) => seen.remotePort)).size, 3)
-  assert.equal(harness.proxy.counters.retries.stale_socket, 0)
+  assert.equal(harness.proxy.counters.upstreams['api.test']!.retries.stale_socket, 0)
 })

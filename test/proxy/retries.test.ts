@@ -21,7 +21,7 @@ test('a refused server is retried on another one and the client sees no error', 
   const retried = lines.filter((line) => line.upstream_addr === `127.0.0.1:${closed}, 127.0.0.1:${open.port}`)
   assert.ok(retried.length >= 1, `no line shows the retry: ${JSON.stringify(lines.map((l) => l.upstream_addr))}`)
   assert.equal(retried[0]!.upstream_status, '-, 200')
-  assert.equal(harness.proxy.counters.retries.error, retried.length)
+  assert.equal(harness.proxy.counters.upstreams['api.test']!.retries.error, retried.length)
 })
 
 test('a request never tries the same server twice, and gets 502 50200003 when every server resets', async (t) => {
@@ -68,7 +68,7 @@ test('a 502 from one server is retried on the next (http_502); the last server\'
   assert.equal(own.status, 502)
   assert.equal(own.text, 'bad gateway from server')
   assert.equal(own.headers['x-error-code'], undefined)
-  assert.ok(harness.proxy.counters.retries.http_502 >= 1)
+  assert.ok(harness.proxy.counters.upstreams['mixed']!.retries.status >= 1)
 })
 
 /** Answers the first request on each connection (keep-alive, no Keep-Alive hint), then drops the connection when the
@@ -112,8 +112,8 @@ test('a request that fails on a reused keep-alive socket before any response byt
     assert.equal(reply.status, 200, `request ${i + 1}`)
     assert.equal(reply.text, 'one-shot')
   }
-  assert.equal(harness.proxy.counters.retries.stale_socket, 2)
-  assert.equal(harness.proxy.counters.retries.error, 0)
+  assert.equal(harness.proxy.counters.upstreams['api.test']!.retries.stale_socket, 2)
+  assert.equal(harness.proxy.counters.upstreams['api.test']!.retries.error, 0)
   assert.equal(backend.connections(), 3)
   const lines = await harness.accessLines()
   assert.deepEqual(lines.map((line) => [line.upstream_addr, line.upstream_status]), [
