@@ -8,7 +8,7 @@ import type { AdminServer } from '../admin/index.js'
 import { AttemptPlanner } from '../checkups/index.js'
 import type { Config } from '../config/index.js'
 import type { KvState } from '../consul/apply.js'
-import type { ScriptRuntime } from '../consul/keys.js'
+import { classifyKey, type ScriptRuntime } from '../consul/keys.js'
 import { type AccessLog, createAccessLog, type Logger } from '../log.js'
 import { HttpProxy } from '../proxy/index.js'
 import { createScriptChecker, ScriptStore } from '../scripts/index.js'
@@ -56,7 +56,6 @@ export class SingleProcess {
       workerCount: 1,
       log: log.child({ component: 'scripts' }),
       readConfig: (key) => primary.readDynamicConfig(key),
-      onLoadError: (error) => log.error({ script: error.name, version: error.version, runtime: error.runtime }, error.message),
     })
     // A script's dropped promise rejection must not end the process (scripts.md §5: errors stay with the request).
     const onUnhandledRejection = (reason: unknown, promise: Promise<unknown>): void => {
@@ -92,7 +91,10 @@ export class SingleProcess {
       process.off('unhandledRejection', onUnhandledRejection)
     }
     self = new SingleProcess(config, log, primary, scripts, closeStartResources, proxy, stream, accessLog, backend)
-    primary.onApplied((change) => self?.installScripts(change.state))
+    // Upstream and dynamic-config changes leave the scripts alone; only a changed active script key re-installs.
+    primary.onApplied((change) => {
+      if (change.changedKeys.some((key) => classifyKey(key, config.consul).kind === 'script')) self?.installScripts(change.state)
+    })
     try {
       await primary.start()
       self.installScripts(primary.state)
@@ -162,11 +164,7 @@ export class SingleProcess {
       if (value.kind !== 'script' || value.isStaged) continue
       ;(value.runtime === 'lua' ? lua : js).set(value.name, value.source)
     }
-    const report = this.scripts.install({ lua, js })
-    for (const runtime of ['lua', 'js'] as const) {
-      for (const error of report[runtime].errors) {
-        this.log.error({ script: error.name, version: error.version, runtime }, error.message)
-      }
-    }
+    // The store logs its own load errors and lists them in catalog() for GET /lua|/js.
+    this.scripts.install({ lua, js })
   }
 }
