@@ -10,7 +10,7 @@
  *  if (run.wantsResponse) failure = await run.onResponse(view)   // before the response head is sent, not for 101
  *  if (run.wantsLog) run.onLog(accessLogFields)        // after the response finished or the client aborted
  *  ``` */
-import type { HeaderChange, RequestChanges, RequestView } from '../../lua-compat/index.js'
+import type { HeaderChange, RequestChanges, RequestView, ScriptOutcome } from '../../lua-compat/index.js'
 
 export type { HeaderChange, RequestChanges }
 
@@ -40,17 +40,10 @@ export type RequestDecision =
     /** For the access log's `x_error_code`; null when no script set one. */
     readonly xErrorCode: number | null
   }
-  /** Answer without contacting an upstream. `headers` already hold Content-Type/Content-Length and any
-   *  X-Error-Code; the proxy adds Server, Date and X-Request-Id and discards the unread request body. */
-  | {
-    readonly kind: 'respond'
-    readonly status: number
-    readonly headers: Readonly<Record<string, string | readonly string[]>>
-    readonly body: Buffer
-    readonly xErrorCode: number | null
-  }
-  /** ngx.exit(444): destroy the client connection without a response; access log status 444. */
-  | { readonly kind: 'close'; readonly xErrorCode: number | null }
+  /** Answer without contacting an upstream, or close without a response (ngx.exit(444)): exactly lua-compat's
+   *  shapes, which the JS runtime produces too. The proxy adds Server, Date and X-Request-Id to an answer and
+   *  discards the unread request body. */
+  | Extract<ScriptOutcome, { readonly kind: 'respond' | 'close' }>
   | ScriptFailure
 
 /** The response about to be sent, as JS `onResponse` sees and edits it. `headers` is keyed by lower-case name and
