@@ -2,7 +2,7 @@
  *  state, /status, guard, readiness), the Consul writer and the data paths' counters. Owns nothing itself; it
  *  only translates, so the admin folder never imports the primary, scripts or proxy (style.md's table). */
 
-import { type AdminBackend, type AdminServer, type ConnectionStats, type Readiness, type ScriptErrorReport, startAdminServer } from '../admin/index.js'
+import { type AdminBackend, type AdminOptions, type AdminServer, type ConnectionStats, type Readiness, type ScriptErrorReport, startAdminServer } from '../admin/index.js'
 import { upstreamDefaultsFrom } from '../checkups/index.js'
 import type { Config } from '../config/index.js'
 import type { KvState } from '../consul/apply.js'
@@ -80,21 +80,22 @@ export function createAdminBackend(params: AdminBackendParams): ClosableAdminBac
   }
 }
 
+/** The admin API's options from the config (`admin.*`, the key layout, upstream defaults, stream ports). */
+export function adminOptionsFrom(config: Config): AdminOptions {
+  return {
+    host: config.admin.listen.host,
+    port: config.admin.listen.port,
+    token: config.admin.token,
+    protectReads: config.admin.protect_reads,
+    applyWaitMs: config.admin.apply_wait * 1000,
+    allowedHosts: config.admin.allowed_hosts,
+    layout: config.consul,
+    upstreamDefaults: upstreamDefaultsFrom(config),
+    streamPorts: config.stream.listen.map((address) => address.port),
+  }
+}
+
 /** Opens the admin API (`admin.*` options) over `backend`. */
 export function startAdmin(config: Config, backend: AdminBackend, log: Logger): Promise<AdminServer> {
-  return startAdminServer({
-    options: {
-      host: config.admin.listen.host,
-      port: config.admin.listen.port,
-      token: config.admin.token,
-      protectReads: config.admin.protect_reads,
-      applyWaitMs: config.admin.apply_wait * 1000,
-      allowedHosts: config.admin.allowed_hosts,
-      layout: config.consul,
-      upstreamDefaults: upstreamDefaultsFrom(config),
-      streamPorts: config.stream.listen.map((address) => address.port),
-    },
-    backend,
-    log: log.child({ component: 'admin' }),
-  })
+  return startAdminServer({ options: adminOptionsFrom(config), backend, log: log.child({ component: 'admin' }) })
 }

@@ -14,7 +14,8 @@ import type { TestContext } from 'node:test'
 import { Script } from 'node:vm'
 import { createLuaRuntime, type LuaRuntime } from '../../lua-compat/index.js'
 import { type AdminBackend, type AdminServer, type ConnectionStats, type Readiness, type ScriptErrorReport, startAdminServer } from '../../src/admin/index.js'
-import { buildStatusDocument, type JsonValue, upstreamDefaultsFrom } from '../../src/checkups/index.js'
+import { buildStatusDocument, type JsonValue } from '../../src/checkups/index.js'
+import { adminOptionsFrom } from '../../src/cluster/admin-backend.js'
 import { Primary } from '../../src/cluster/primary.js'
 import { buildConfig, type Config } from '../../src/config/index.js'
 import type { KvState } from '../../src/consul/apply.js'
@@ -180,17 +181,7 @@ export async function startAdminHarness(t: TestContext, options: HarnessOptions 
     metricsText: () => Promise.resolve(controls.metricsText),
   }
   const admin = await startAdminServer({
-    options: {
-      host: options.adminHost ?? '127.0.0.1',
-      port: 0,
-      token: config.admin.token,
-      protectReads: config.admin.protect_reads,
-      applyWaitMs: config.admin.apply_wait * 1000,
-      allowedHosts: config.admin.allowed_hosts,
-      layout: config.consul,
-      upstreamDefaults: upstreamDefaultsFrom(config),
-      streamPorts: config.stream.listen.map((address) => address.port),
-    },
+    options: { ...adminOptionsFrom(config), host: options.adminHost ?? '127.0.0.1', port: 0 },
     backend,
     log,
   })
