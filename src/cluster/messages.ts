@@ -8,7 +8,7 @@
  *  primary → init, state.full           (once the startup config is loaded)
  *  worker  → ready                      (full state applied, listeners open) | start.failed, then it exits
  *  primary → state.diff | health | addresses | ping | logs.reopen …   (in order, after the full state)
- *  worker  → feedback | script.errors | stats | pong | resync …
+ *  worker  → feedback | script.errors | stats | pong | resync | config.reads …
  *  primary → drain;  worker → drained, then it exits 0
  *  ```
  *  A diff whose `from` is not the worker's version means the worker missed something: it answers `resync` and the
@@ -95,6 +95,9 @@ export type FromWorker =
   /** The worker's complete current load errors per runtime (replaces what it reported before). */
   | { readonly kind: 'script.errors'; readonly lua: readonly ScriptLoadError[]; readonly js: readonly ScriptLoadError[] }
   | { readonly kind: 'stats'; readonly stats: WorkerStats }
+  /** Dynamic-config keys the worker's scripts read in the last second: while the primary's state is not
+   *  authoritative, those reads drive its read-through refreshes (consul.md §7), whose answers come back as diffs. */
+  | { readonly kind: 'config.reads'; readonly keys: readonly string[] }
   | { readonly kind: 'pong'; readonly seq: number }
   | { readonly kind: 'drained'; readonly cut: number }
 

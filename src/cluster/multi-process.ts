@@ -52,6 +52,7 @@ export class MultiProcess {
       log,
       fullState: () => feed.fullState(),
       onFeedback: (report) => primary.checkups.report(report),
+      onConfigRead: (key) => void primary.readDynamicConfig(key),
     })
     const workers = supervisor
     let self: MultiProcess | null = null

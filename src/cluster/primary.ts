@@ -112,6 +112,16 @@ export class Primary {
     return this.sync.readDynamicConfig(key)
   }
 
+  /** Every dynamic-config value as `readDynamicConfig` answers now, refreshing nothing (a new worker's copy). */
+  dynamicConfigValues(): Map<string, unknown> {
+    return this.sync.dynamicConfigValues()
+  }
+
+  /** A dynamic-config value changed outside an applied change (read-through refresh, overlay dropped). */
+  onDynamicConfigOverride(listener: (key: string, value: unknown) => void): () => void {
+    return this.sync.onDynamicConfigOverride(listener)
+  }
+
   /** `POST /guard/release`: the number of released keys, or null when the guard is not active (Consul disabled). */
   releaseGuard(): number | null {
     return this.sync.releaseGuard()

@@ -39,6 +39,10 @@ export class StateFeed {
       options.primary.onInstalled((_report, changes) => this.#queueUpstreams(changes)),
       options.primary.onApplied((change) => this.#queueKvChanges(change.state, change.changedKeys)),
       options.primary.onBroadcast((message) => this.#broadcast(message)),
+      options.primary.onDynamicConfigOverride((key, value) => {
+        this.#diffConfig(key, value, value !== undefined)
+        this.#queueFlush()
+      }),
     ]
   }
 
@@ -50,7 +54,6 @@ export class StateFeed {
     for (const upstream of checkups.table.upstreams()) upstreams.push({ kind: 'set', name: upstream.name, definition: upstream.definition })
     const { health, addresses } = checkups.exportState()
     const scripts: ScriptEntry[] = []
-    const dynamicConfig: { key: string; value: unknown }[] = []
     this.#sentScripts.clear()
     this.#sentConfigKeys.clear()
     for (const [key, { value }] of state.served) {
@@ -58,10 +61,13 @@ export class StateFeed {
         const script: ScriptEntry = { runtime: value.runtime, name: value.name, source: value.source }
         scripts.push(script)
         this.#sentScripts.set(key, script)
-      } else if (value.kind === 'dynamic') {
-        dynamicConfig.push({ key, value: value.value })
-        this.#sentConfigKeys.add(key)
       }
+    }
+    // The read-through overlay's values included (consul.md §7), not only the live state's.
+    const dynamicConfig: { key: string; value: unknown }[] = []
+    for (const [key, value] of this.#primary.dynamicConfigValues()) {
+      dynamicConfig.push({ key, value })
+      this.#sentConfigKeys.add(key)
     }
     return { version: this.#version, upstreams, health, addresses, scripts, dynamicConfig }
   }

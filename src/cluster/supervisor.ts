@@ -63,6 +63,8 @@ export interface SupervisorOptions {
   readonly fullState: () => FullState
   /** One passive-health report of a worker, in arrival order (CheckupsPrimary.report). */
   readonly onFeedback: (report: FeedbackReport) => void
+  /** A worker's script read this dynamic-config key (Primary.readDynamicConfig, for its refresh side effect). */
+  readonly onConfigRead: (key: string) => void
 }
 
 /** Why the workers could not start; the CLI prints the message after `fatal: `. */
@@ -269,6 +271,9 @@ export class Supervisor {
         return
       case 'stats':
         this.stats.update(slot.index, message.stats)
+        return
+      case 'config.reads':
+        for (const key of message.keys) this.#options.onConfigRead(key)
         return
       case 'pong':
         slot.lastAnswerMs = Date.now()

@@ -10,6 +10,7 @@ import { type AccessLog, createAccessLog, type Logger } from '../log.js'
 import { HttpProxy } from '../proxy/index.js'
 import { ScriptStore } from '../scripts/index.js'
 import { StreamProxy } from '../stream/index.js'
+import { ConfigReadReporter } from './config-reads.js'
 import { assertNever, type DynamicConfigChange, type FromWorker, type FullState, type ScriptChange, type StateDiff, type ToWorker } from './messages.js'
 
 /** How often a worker pushes its figures (the lag of /y_nginx_status and /metrics). */
@@ -38,6 +39,7 @@ export class ProxyWorker {
   readonly #sources = { lua: new Map<string, string>(), js: new Map<string, string>() }
   /** Dynamic-config key → value, read synchronously by scripts (scripts.md §8). */
   readonly #dynamicConfig: Map<string, unknown>
+  readonly #configReads: ConfigReadReporter
   #feedback: FeedbackReport[] = []
   /** The state version applied; -1 until the first full state. */
   #version = -1
@@ -45,9 +47,10 @@ export class ProxyWorker {
   #statsTimer: NodeJS.Timeout | null = null
   #drain: Promise<number> | null = null
 
-  private constructor(options: WorkerOptions, scripts: ScriptStore, accessLog: AccessLog, dynamicConfig: Map<string, unknown>) {
+  private constructor(options: WorkerOptions, scripts: ScriptStore, accessLog: AccessLog, dynamic: { values: Map<string, unknown>; reads: ConfigReadReporter }) {
     this.#options = options
-    this.#dynamicConfig = dynamicConfig
+    this.#dynamicConfig = dynamic.values
+    this.#configReads = dynamic.reads
     this.#log = options.log
     this.#scripts = scripts
     this.#accessLog = accessLog
@@ -59,17 +62,21 @@ export class ProxyWorker {
 
   static async create(options: WorkerOptions): Promise<ProxyWorker> {
     const dynamicConfig = new Map<string, unknown>()
+    const configReads = new ConfigReadReporter((keys) => options.send({ kind: 'config.reads', keys }))
     let reportScriptErrors = (): void => undefined
     const scripts = await ScriptStore.create({
       scripts: options.config.scripts,
       workerId: options.slot,
       workerCount: options.workerCount,
       log: options.log.child({ component: 'scripts' }),
-      readConfig: (key) => dynamicConfig.get(key),
+      readConfig: (key) => {
+        configReads.note(key)
+        return dynamicConfig.get(key)
+      },
       // A Lua module failing on its first require: the store logged it; the primary lists it in GET /lua.
       onLoadError: () => reportScriptErrors(),
     })
-    const worker = new ProxyWorker(options, scripts, createAccessLog(options.config.log.access), dynamicConfig)
+    const worker = new ProxyWorker(options, scripts, createAccessLog(options.config.log.access), { values: dynamicConfig, reads: configReads })
     reportScriptErrors = () => worker.#reportScriptErrors()
     return worker
   }
@@ -115,6 +122,7 @@ export class ProxyWorker {
 
   async #drainOnce(deadlineMs: number): Promise<number> {
     if (this.#statsTimer !== null) clearInterval(this.#statsTimer)
+    this.#configReads.close()
     const [http, tcp] = await Promise.all([this.#proxy.shutdown(deadlineMs), this.#stream.shutdown(deadlineMs)])
     this.#flushFeedback()
     this.#sendStats()

@@ -26,8 +26,9 @@ export interface OverlayOptions {
   /** `consul.config_cache_enable`: false refreshes on every read (still one request in flight per key). */
   readonly isCacheEnabled: boolean
   readonly clock: Clock
-  /** A refresh stored a new answer for `key` (the primary will broadcast it to workers once they exist). */
-  readonly onRefreshed?: (key: string) => void
+  /** A refresh stored a new answer for `key`: its value, undefined when absent. Workers read their own copy of the
+   *  dynamic config, so the primary forwards this to them. */
+  readonly onRefreshed?: (key: string, value: unknown) => void
   /** A refresh could not be used (failed read or invalid JSON); the previous value stays. */
   readonly onRefreshProblem?: (key: string, message: string) => void
 }
@@ -61,10 +62,19 @@ export class DynamicConfigOverlay {
     return cached === undefined ? live : cached.value
   }
 
-  /** A usable listing arrived: the live state is the truth again. */
-  clear(): void {
+  /** A usable listing arrived: the live state is the truth again. Returns the keys the overlay held, whose readers
+   *  must go back to the live values. */
+  clear(): string[] {
     this.#generation += 1
+    const dropped = [...this.#cache.keys()]
     this.#cache.clear()
+    return dropped
+  }
+
+  /** The values the overlay holds now (undefined = known absent), without refreshing anything: the copy a new
+   *  worker starts from. */
+  entries(): IterableIterator<[string, unknown]> {
+    return mapValues(this.#cache.entries())
   }
 
   /** Resolves when every refresh started so far has finished (shutdown, tests). */
@@ -98,8 +108,12 @@ export class DynamicConfigOverlay {
         this.#options.onRefreshProblem?.(key, outcome.message)
         return
     }
-    this.#options.onRefreshed?.(key)
+    this.#options.onRefreshed?.(key, outcome.kind === 'found' ? outcome.value : undefined)
   }
+}
+
+function* mapValues(entries: IterableIterator<[string, CachedValue]>): IterableIterator<[string, unknown]> {
+  for (const [key, cached] of entries) yield [key, cached.value]
 }
 
 type Outcome =

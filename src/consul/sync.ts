@@ -100,6 +100,7 @@ export class ConsulSync {
   readonly #resyncJob: ResyncJob | null
   readonly #overlay: DynamicConfigOverlay | null
   readonly #listeners = new Set<(change: AppliedChange) => void>()
+  readonly #overrideListeners = new Set<(key: string, value: unknown) => void>()
 
   #state: KvState = EMPTY_KV_STATE
   /** Where each served key's value came from: Consul, or the snapshot file until Consul confirms it. */
@@ -181,6 +182,7 @@ export class ConsulSync {
       negativeTtlSec: config.consul.config_negative_ttl,
       isCacheEnabled: config.consul.config_cache_enable,
       clock: this.#clock,
+      onRefreshed: (key, value) => this.#emitOverride(key, value),
       onRefreshProblem: (key, message) => options.log.warn({ key }, `dynamic config ${key}: refresh from consul failed (${message}); keeping the last known value`),
     })
   }
@@ -239,10 +241,45 @@ export class ConsulSync {
    *  waits: while the live state is not authoritative, the last known value comes back and the key is refreshed from
    *  Consul in the background (consul.md §7). */
   readDynamicConfig(key: string): unknown {
-    const served = this.#state.served.get(key)
-    const live = served?.value.kind === 'dynamic' ? served.value.value : undefined
+    const live = this.#liveDynamicConfig(key)
     if (this.#overlay === null || this.#isAuthoritative()) return live
     return this.#overlay.read(key, live)
+  }
+
+  /** Every dynamic-config value as `readDynamicConfig` would answer now, without refreshing anything: what a reader
+   *  that keeps its own copy (a worker) starts from. */
+  dynamicConfigValues(): Map<string, unknown> {
+    const values = new Map<string, unknown>()
+    for (const [key, { value }] of this.#state.served) if (value.kind === 'dynamic') values.set(key, value.value)
+    if (this.#overlay === null || this.#isAuthoritative()) return values
+    for (const [key, value] of this.#overlay.entries()) {
+      if (value === undefined) values.delete(key)
+      else values.set(key, value)
+    }
+    return values
+  }
+
+  /** Calls `listener` when a dynamic-config value changes outside an applied listing: a read-through refresh stored
+   *  an answer, or a usable listing dropped the overlay and the key is back to its live value (undefined = absent).
+   *  Returns the unsubscribe function. */
+  onDynamicConfigOverride(listener: (key: string, value: unknown) => void): () => void {
+    this.#overrideListeners.add(listener)
+    return () => this.#overrideListeners.delete(listener)
+  }
+
+  #liveDynamicConfig(key: string): unknown {
+    const served = this.#state.served.get(key)
+    return served?.value.kind === 'dynamic' ? served.value.value : undefined
+  }
+
+  #emitOverride(key: string, value: unknown): void {
+    for (const listener of this.#overrideListeners) {
+      try {
+        listener(key, value)
+      } catch (err) {
+        this.#log.error({ err, key }, 'a dynamic-config listener failed')
+      }
+    }
   }
 
   /** The live state is Consul's current truth: Consul answered, and the watch has not been failing for longer than
@@ -439,7 +476,8 @@ export class ConsulSync {
 
   async #onListing(listing: Listing, reason: ListingReason): Promise<void> {
     if (this.#isStopped) return
-    this.#overlay?.clear()
+    // Readers go back to the live values first; the listing's own changes follow in their applied change.
+    for (const key of this.#overlay?.clear() ?? []) this.#emitOverride(key, this.#liveDynamicConfig(key))
     if (this.#source === null) {
       const file = await (this.#fileLoad as Promise<SnapshotLoadResult>)
       if (this.#isStopped) return

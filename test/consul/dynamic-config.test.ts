@@ -132,9 +132,25 @@ test('clear() drops the overlay, and a refresh started before it does not come b
   await fetches.settleNext(Buffer.from('2'))
   await o.settled()
   o.read('b', 1)
-  o.clear()
+  assert.deepEqual(o.clear(), ['a'], 'clear() names the keys whose readers go back to live values')
   await fetches.settleNext(Buffer.from('3'))
   await o.settled()
   assert.equal(o.read('a', 'live'), 'live')
   assert.equal(o.read('b', 'live'), 'live')
+})
+
+test('each stored answer is announced with its value, and entries() lists what the overlay holds', async () => {
+  const announced: [string, unknown][] = []
+  const fetches = new ControlledFetch()
+  const o = new DynamicConfigOverlay({
+    fetch: fetches.fetch, positiveTtlSec: 10, negativeTtlSec: 5, isCacheEnabled: true, clock: new ManualClock(),
+    onRefreshed: (key, value) => announced.push([key, value]),
+  })
+  o.read('found', 1)
+  o.read('gone', 1)
+  await fetches.settleNext(Buffer.from('{"x": 2}'))
+  await fetches.settleNext(undefined)
+  await o.settled()
+  assert.deepEqual(announced, [['found', { x: 2 }], ['gone', undefined]])
+  assert.deepEqual([...o.entries()], [['found', { x: 2 }], ['gone', undefined]])
 })
