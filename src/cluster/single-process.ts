@@ -70,9 +70,10 @@ export class SingleProcess {
     const proxy = new HttpProxy({ config, upstreams: primary.checkups.table, planner, scripts, accessLog, log: log.child({ component: 'proxy' }) })
     const stream = new StreamProxy({ config, upstreams: primary.checkups.table, planner, accessLog, log: log.child({ component: 'stream' }) })
     primary.onInstalled((report) => {
-      if (report.removed.length === 0) return
       proxy.closeServers(report.removed)
       stream.closeServers(report.removed)
+      proxy.keepServers(report.added)
+      stream.keepServers(report.added)
     })
     let self: SingleProcess | null = null
     const backend = createAdminBackend({

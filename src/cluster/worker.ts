@@ -146,7 +146,7 @@ export class ProxyWorker {
     const names = new Set(state.upstreams.map((change) => change.name))
     const stale = [...this.#table.upstreams()].filter((upstream) => !names.has(upstream.name))
     const report = this.#table.applyUpstreams([...state.upstreams, ...stale.map((upstream) => ({ kind: 'delete' as const, name: upstream.name }))])
-    this.#closeRemoved(report.removed)
+    this.#applyServerChanges(report)
     this.#table.applyAddresses(state.addresses)
     this.#table.applyHealth(state.health)
     this.#sources.lua.clear()
@@ -165,7 +165,7 @@ export class ProxyWorker {
       this.#options.send({ kind: 'resync', version: this.#version })
       return
     }
-    if (diff.upstreams.length > 0) this.#closeRemoved(this.#table.applyUpstreams(diff.upstreams).removed)
+    if (diff.upstreams.length > 0) this.#applyServerChanges(this.#table.applyUpstreams(diff.upstreams))
     if (diff.scripts.length > 0) {
       for (const change of diff.scripts) applyScriptChange(this.#sources[change.runtime], change)
       this.#installScripts()
@@ -174,10 +174,12 @@ export class ProxyWorker {
     this.#version = diff.to
   }
 
-  #closeRemoved(removed: readonly PeerRef[]): void {
-    if (removed.length === 0) return
-    this.#proxy.closeServers(removed)
-    this.#stream.closeServers(removed)
+  /** Connections to servers that left drain (proxy.md §7); those to servers back before their drain ended go on. */
+  #applyServerChanges(report: { readonly added: readonly PeerRef[]; readonly removed: readonly PeerRef[] }): void {
+    this.#proxy.closeServers(report.removed)
+    this.#stream.closeServers(report.removed)
+    this.#proxy.keepServers(report.added)
+    this.#stream.keepServers(report.added)
   }
 
   /** The store logs each load error once; the primary keeps the worker's current list for GET /lua and /js. */

@@ -7,6 +7,7 @@
  *  const proxy = new HttpProxy({ config, upstreams: primary.table, planner, scripts, accessLog, log })
  *  const addresses = await proxy.listen()          // port 0 → the real port
  *  proxy.closeServers(report.removed)              // after each table install
+ *  proxy.keepServers(report.added)                 // a server back before its drain ended keeps its connections
  *  const { cut } = await proxy.shutdown(config.proxy.drain_timeout * 1000)
  *  ``` */
 import { createServer } from 'node:http'
@@ -155,6 +156,12 @@ export class HttpProxy {
   closeServers(removed: readonly PeerRef[]): void {
     for (const ref of removed) this.#pools.closeServer(ref.peer)
     this.#upgrades.drainServers(removed, this.#settings.drainTimeoutMs)
+  }
+
+  /** Servers new to their upstream (`ApplyReport.added`): upgraded connections draining because that server had
+   *  left stop draining. */
+  keepServers(added: readonly PeerRef[]): void {
+    this.#upgrades.keepServers(added)
   }
 
   /** SIGUSR1: reopen the access log file after rotation. */

@@ -112,6 +112,7 @@ export class UpgradeProxy {
   readonly #onEnded: () => void
   readonly #proxy = httpProxy.createProxyServer({ ws: true, toProxy: true, prependPath: false, xfwd: false })
   readonly #live = new Set<UpgradedConnection>()
+  #isShuttingDown = false
 
   constructor(ctx: UpgradeContext, onEnded: () => void) {
     this.#ctx = ctx
@@ -159,7 +160,21 @@ export class UpgradeProxy {
     }
   }
 
+  /** Servers (re)added to their upstream: their connections that were draining because the server had left go on
+   *  as if it never had (a remove and re-add in two KV writes must not cut them). Shutdown drains stay. */
+  keepServers(added: readonly PeerRef[]): void {
+    if (added.length === 0 || this.#isShuttingDown) return
+    const keys = new Set(added.map((ref) => `${ref.upstream}\n${ref.peer}`))
+    for (const conn of this.#live) {
+      if (conn.drainTimer === null || conn.peer === null || !keys.has(`${conn.upstream!.name}\n${conn.peer.id}`)) continue
+      clearTimeout(conn.drainTimer)
+      conn.drainTimer = null
+      this.#ctx.counters.draining -= 1
+    }
+  }
+
   drainAll(drainTimeoutMs: number): void {
+    this.#isShuttingDown = true
     for (const conn of this.#live) this.#drain(conn, drainTimeoutMs)
   }
 

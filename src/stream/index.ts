@@ -6,6 +6,7 @@
  *  await stream.listen()                                   // every stream.listen entry; throws ListenFailedError
  *  const { report } = primary.install(changes)             // or table.applyUpstreams(changes) in a worker
  *  stream.closeServers(report.removed)                     // connections to removed servers drain (§7)
+ *  stream.keepServers(report.added)                        // ... unless their server is back before the deadline
  *  const { cut } = await stream.shutdown(drainTimeoutMs)   // SIGTERM (§10): WARN with `cut` when > 0
  *  ```
  *  `stats()` feeds `slardar_draining_connections{kind="stream"}`, `stream_connections_total` and

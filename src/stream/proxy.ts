@@ -153,13 +153,27 @@ export class StreamProxy {
     this.#log.info({ connections: batch.length, drain_timeout_ms: drainMs }, 'stream: draining connections to removed servers')
     const timer = setTimeout(() => {
       this.#drainTimers.delete(timer)
-      const cut = this.#cut(batch)
+      // keepServers may have let some of the batch go on.
+      const cut = this.#cut(batch.filter((connection) => connection.isDraining))
       if (cut > 0) this.#log.warn({ connections: cut }, 'stream: closed connections to removed servers at drain_timeout')
     }, drainMs)
     // The sockets keep the process alive while they are open; the timer alone must not.
     timer.unref()
     this.#drainTimers.add(timer)
     return batch.length
+  }
+
+  /** Servers new to their upstream (`ApplyReport.added`): connections draining because that server had left go on
+   *  as if it never had (a remove and re-add in two KV writes must not cut them). Shutdown drains stay. */
+  keepServers(added: readonly PeerRef[]): void {
+    if (added.length === 0 || this.#shutdown !== null || this.#drainingCount === 0) return
+    const addedIds = new Set(added.map((ref) => `${ref.upstream}\n${ref.peer}`))
+    for (const connection of this.#connections) {
+      const peer = connection.peer
+      if (!connection.isDraining || peer === null || !addedIds.has(`${connection.listener.upstreamName}\n${peer.id}`)) continue
+      connection.isDraining = false
+      this.#drainingCount -= 1
+    }
   }
 
   /** Stops accepting at once, lets open connections continue, and closes what is left at `drainTimeoutMs`.

@@ -81,6 +81,7 @@ export async function startProxy(t: TestContext, options: HarnessOptions = {}): 
       if (!parsed.ok) throw new Error(parsed.message)
       const { report } = primary.install([{ kind: 'set', name, definition: parsed.upstream }])
       proxy.closeServers(report.removed)
+      proxy.keepServers(report.added)
       return report
     },
     deleteUpstream(name) {

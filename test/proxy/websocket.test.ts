@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { test } from 'node:test'
 import type { TestContext } from 'node:test'
 import { LOOPBACK, refusingPort } from '../support/backends.js'
-import { waitFor } from '../support/wait-for.js'
+import { quietWindow, waitFor } from '../support/wait-for.js'
 import { startProxy, upstreamOn } from './harness.js'
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='
@@ -97,6 +97,23 @@ test('a WebSocket echo works through the proxy, survives an upstream update and 
   assert.equal(line!.upstream_addr, `127.0.0.1:${first.port}`)
   assert.ok(Number(line!.bytes_in) > 0 && Number(line!.bytes_out) > 0)
   assert.ok(Number(line!.request_time) >= 0.4)
+})
+
+test('a WebSocket whose server leaves and comes back before drain_timeout stays open', async (t) => {
+  const first = await startWsEchoBackend(t)
+  const second = await startWsEchoBackend(t)
+  const harness = await startProxy(t, { proxy: { drain_timeout: 0.5 }, upstreams: { 'ws.test': upstreamOn([first.port]) } })
+  const client = openWs(harness.port, 'ws.test')
+  await waitFor(() => client.text().startsWith('HTTP/1.1 101 '), { withinMs: 5000, what: 'the handshake' })
+  await echoes(client, 'ping-1')
+
+  harness.setUpstream('ws.test', upstreamOn([second.port]))
+  assert.equal(harness.proxy.counters.draining, 1)
+  harness.setUpstream('ws.test', upstreamOn([first.port, second.port]))
+  assert.equal(harness.proxy.counters.draining, 0, 'the drain is called off')
+  await quietWindow(1000)
+  assert.equal(client.isClosed(), false, 'open well past the drain deadline')
+  await echoes(client, 'ping-2')
 })
 
 test('a refused server is retried for an upgrade like an HTTP try', async (t) => {

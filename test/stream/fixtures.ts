@@ -1,6 +1,6 @@
 /** Shared set-up for the stream tests: a StreamProxy wired as the cluster wires it with `workers: 0` — a real
  *  `CheckupsPrimary` (its table is the upstream source, its `report` takes the planner's feedback), upstream values
- *  through `parseUpstreamJson` with `{ stream: true }`, `closeServers(report.removed)` after every install — plus
+ *  through `parseUpstreamJson` with `{ stream: true }`, `closeServers(report.removed)` and `keepServers(report.added)` after every install — plus
  *  backends and clients on 127.0.0.1. Heartbeats are off by default (`global.default_heartbeat_enable: false`) so
  *  backends see only relayed connections. */
 import assert from 'node:assert/strict'
@@ -61,6 +61,7 @@ export async function startStream(t: TestContext, raw: Record<string, Record<str
   const install = async (change: Parameters<CheckupsPrimary['install']>[0][number]): Promise<ApplyReport> => {
     const { report, settled } = primary.install([change])
     proxy.closeServers(report.removed)
+    proxy.keepServers(report.added)
     await settled
     return report
   }

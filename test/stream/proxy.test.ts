@@ -94,6 +94,27 @@ test('an update that keeps a server never closes its connections', async (t) => 
   await echoes(client, 'two')
 })
 
+test('a server removed and added back before drain_timeout keeps its connections', async (t) => {
+  const [a, b] = [await startEchoBackend(t), await startEchoBackend(t)]
+  const stream = await startStream(t, { proxy: { drain_timeout: 0.5 } })
+  await stream.setUpstream(serversOn([a.port, b.port]))
+  const onA = await connectClient(t, stream.port)
+  await echoes(onA, 'a')
+  const onB = await connectClient(t, stream.port)
+  await echoes(onB, 'b')
+
+  await stream.setUpstream(serversOn([b.port]))
+  assert.equal(stream.proxy.stats().draining, 1)
+  const report = await stream.setUpstream(serversOn([a.port, b.port]))
+  assert.deepEqual(report.added, [{ upstream: streamUpstreamName(stream.port), peer: `127.0.0.1:${a.port}` }])
+  assert.equal(stream.proxy.stats().draining, 0, 'the drain of the returned server is called off')
+  // Well past the drain deadline the connection still relays.
+  await quietWindow(1_000)
+  assert.equal(onA.isClosed(), false)
+  await echoes(onA, 'still here')
+  assert.equal(onB.isClosed(), false)
+})
+
 test('removing a server drains its connections: they relay on until drain_timeout, then close', async (t) => {
   const [a, b] = [await startEchoBackend(t), await startEchoBackend(t)]
   const stream = await startStream(t, { proxy: { drain_timeout: 1 } })
