@@ -175,6 +175,11 @@ export const schema = {
   },
   jobs: {
     full_resync: opt.custom<string | null>('0 */10 * * * *', 'node-cron schedule of the full Consul resync; null = off', checkCron),
+    snapshot_housekeeping: opt.custom<string | null>(
+      '0 */15 * * * *',
+      'node-cron schedule of the snapshot check: remove temp files of crashed writers, rewrite a missing or damaged file; null = off',
+      checkCron,
+    ),
   },
   log: {
     level: opt.oneOf('info', LOG_LEVELS, 'app log level'),

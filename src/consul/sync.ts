@@ -17,12 +17,12 @@ import {
 } from '../checkups/index.js'
 import type { Config } from '../config/index.js'
 import type { Logger } from '../log.js'
-import { loadSnapshotFile, type SnapshotBody, type SnapshotContent, type SnapshotLoadResult, SnapshotWriter } from '../snapshot/index.js'
+import { loadSnapshotFile, removeStaleTempFiles, type SnapshotBody, type SnapshotContent, type SnapshotLoadResult, SnapshotWriter } from '../snapshot/index.js'
 import { type ApplyOptions, applyListing, EMPTY_KV_STATE, type KvState } from './apply.js'
 import { closeEndpoints, type ConsulEndpoint, createEndpoints } from './client.js'
 import { DynamicConfigOverlay, readRawKey } from './dynamic-config.js'
 import { DeletionGuard } from './guard.js'
-import { ResyncJob } from './resync-job.js'
+import { CronJob } from './cron-job.js'
 import { ConsulServerHealth } from './server-health.js'
 import {
   buildConsulStatus,
@@ -97,7 +97,8 @@ export class ConsulSync {
   readonly #endpoints: readonly ConsulEndpoint[]
   readonly #watch: KvWatch | null
   readonly #serverHealth: ConsulServerHealth | null
-  readonly #resyncJob: ResyncJob | null
+  readonly #resyncJob: CronJob | null
+  readonly #housekeepingJob: CronJob | null
   readonly #overlay: DynamicConfigOverlay | null
   readonly #listeners = new Set<(change: AppliedChange) => void>()
   readonly #overrideListeners = new Set<(key: string, value: unknown) => void>()
@@ -137,6 +138,15 @@ export class ConsulSync {
       holdSeconds: config.guard.hold_seconds,
       clock: this.#clock,
     })
+    this.#housekeepingJob = config.snapshot.enable && config.jobs.snapshot_housekeeping !== null
+      ? new CronJob({
+        name: 'snapshot_housekeeping',
+        expression: config.jobs.snapshot_housekeeping,
+        run: () => this.#housekeepSnapshot(),
+        failureText: 'snapshot housekeeping failed',
+        log: options.log,
+      })
+      : null
     // With Consul off the file is the store and only admin changes (not built yet) rewrite it.
     this.#writer = config.snapshot.enable && config.consul.enable ? new SnapshotWriter({ path: config.snapshot.path, logger: options.log }) : null
     if (!config.consul.enable) {
@@ -174,7 +184,15 @@ export class ConsulSync {
         else options.log.warn(fields, `consul server ${server} is ${status}${msg === null ? '' : `: ${msg}`}`)
       },
     })
-    this.#resyncJob = new ResyncJob({ expression: config.jobs.full_resync, run: () => watch.fullResync(), log: options.log })
+    this.#resyncJob = new CronJob({
+      name: 'full_resync',
+      expression: config.jobs.full_resync,
+      run: async () => {
+        if (!(await watch.fullResync())) options.log.debug({ job: 'full_resync' }, 'full consul resync skipped: the watch is backing off or has no listing yet')
+      },
+      failureText: 'full consul resync failed',
+      log: options.log,
+    })
     const prefix = config.consul.config_key_prefix
     this.#overlay = new DynamicConfigOverlay({
       fetch: (key) => readRawKey(watch.currentServer, prefix + key, config.consul.timeout * 1000),
@@ -190,7 +208,14 @@ export class ConsulSync {
   /** Settles once a config is loaded (consul.md §3): resolves with its source, or rejects with a StartupError when
    *  Consul, the snapshot file and `no_store` all say no. Calling it again returns the same promise. */
   start(): Promise<ConfigSource> {
-    this.#startup ??= this.#begin()
+    if (this.#startup === null) {
+      this.#startup = this.#begin()
+      // Temp files of a writer killed before this start are cleaned once the first config is in.
+      void this.#startup.then(async () => {
+        if (!this.#isStopped) await this.#housekeepingJob?.runNow()
+      }, () => undefined)
+      this.#housekeepingJob?.start()
+    }
     return this.#startup
   }
 
@@ -204,6 +229,7 @@ export class ConsulSync {
     if (this.#releaseTimer !== null) clearTimeout(this.#releaseTimer)
     this.#releaseTimer = null
     await this.#resyncJob?.stop()
+    await this.#housekeepingJob?.stop()
     await this.#serverHealth?.stop()
     await this.#watch?.stop()
     // Closing the clients aborts any dynamic-config refresh still in flight; wait for those to wind up.
@@ -616,6 +642,23 @@ export class ConsulSync {
   }
 
   /** Exactly the entries behind the live state (consul.md §11): held removals and rejected keys' previous versions. */
+  /** `jobs.snapshot_housekeeping`: removes temp files of writers that died mid-write, and rewrites the file when
+   *  someone deleted or damaged it while this node serves a state it can stand behind (from Consul, or loaded from
+   *  that file): a restart must find a last-known-good file. A file that failed to load at start is left for the
+   *  operator to inspect, and with Consul off the file is the store, not a copy. */
+  async #housekeepSnapshot(): Promise<void> {
+    const path = this.#config.snapshot.path
+    const removed = await removeStaleTempFiles(path)
+    if (removed.length > 0) this.#log.info({ files: removed }, `snapshot housekeeping: removed ${removed.length} temp file(s) of writers that are gone`)
+    if (this.#writer === null || (this.#source !== 'consul' && this.#source !== 'snapshot')) return
+    const file = await loadSnapshotFile(path, this.#config.consul.config_key_prefix)
+    if (file.kind === 'valid') return
+    const problem = file.kind === 'missing' ? 'is missing' : `is unusable: ${file.reason}`
+    this.#log.warn({ path }, `snapshot housekeeping: ${path} ${problem}; rewriting it from the live state`)
+    this.#writer.schedule(() => this.#snapshotContent())
+    await this.#writer.flush()
+  }
+
   #snapshotContent(): SnapshotContent {
     const state = this.#state
     return {

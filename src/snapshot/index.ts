@@ -1,7 +1,8 @@
 /** Public face of snapshot/. Today: the last-known-good snapshot file (format, atomic write, debounced writer,
- *  strict load). The ConfigSnapshot model and its pure build are added here by their owners. */
+ *  strict load, housekeeping of its directory). The ConfigSnapshot model and its pure build are added here by their owners. */
 
 export { SnapshotWriteError } from './errors.js'
+export { isProcessAlive, removeStaleTempFiles } from './housekeeping.js'
 export {
   loadSnapshotFile,
   type SnapshotBody,

@@ -44,7 +44,7 @@ export function testConfig(consulAddr: string, snapshotPath: string, extra: Reco
     consul: { address: consulAddr, wait: '2s', timeout: 2 },
     global: { checkup_timer_interval: 60 },
     snapshot: { path: snapshotPath },
-    jobs: { full_resync: null },
+    jobs: { full_resync: null, snapshot_housekeeping: null },
   }
   const merged: Record<string, unknown> = { ...base }
   for (const [section, values] of Object.entries(extra)) {

@@ -2,12 +2,12 @@
  *  and on stop, with exactly the entries behind the live state. Read back through the product's own strict loader. */
 
 import assert from 'node:assert/strict'
-import { writeFile } from 'node:fs/promises'
+import { readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { loadSnapshotFile, type SnapshotBody } from '../../src/snapshot/index.js'
 import { startDevConsul } from '../support/dev-consul.js'
-import { waitFor } from '../support/wait-for.js'
+import { quietWindow, waitFor } from '../support/wait-for.js'
 import { createPrimary, PREFIX, tempDir, testConfig, upstreamValue } from './primary-harness.js'
 
 async function readBack(path: string): Promise<SnapshotBody | null> {
@@ -113,4 +113,37 @@ test('a snapshot write that fails is shown in /status and serving goes on', asyn
   assert.ok(primary.syncCounters().snapshotWritesFailed >= 1)
   await consul.consul.kv.set(`${PREFIX}http_upstreams/next`, upstreamValue(9002))
   await waitFor(() => primary.checkups.table.get('next'), { withinMs: 3000, what: 'changes to keep applying' })
+})
+
+test('housekeeping removes temp files of writers that are gone and restores a deleted snapshot file', async (t) => {
+  const consul = await startDevConsul(t)
+  await consul.consul.kv.set(`${PREFIX}http_upstreams/api`, upstreamValue(9001))
+  const dir = await tempDir(t)
+  const path = join(dir, 'snapshot.json')
+  // A writer killed mid-write left its temp file; pid 2^22 + 1 is above Linux's pid_max, so no process has it.
+  const stale = `${path}.tmp-${2 ** 22 + 1}`
+  await writeFile(stale, '{"partial')
+  await writeFile(join(dir, 'unrelated.tmp-1'), 'kept')
+  const primary = createPrimary(t, testConfig(consul.addr, path, { jobs: { snapshot_housekeeping: '* * * * * *' } }))
+  await primary.start()
+  await waitFor(async () => !(await readdir(dir)).includes(`snapshot.json.tmp-${2 ** 22 + 1}`), { withinMs: 3000, what: 'the stale temp file to go' })
+  assert.ok((await readdir(dir)).includes('unrelated.tmp-1'), 'files of other names are left alone')
+  await waitFor(() => readBack(path), { withinMs: 3000, what: 'the file after the first read' })
+
+  await rm(path)
+  const restored = await waitFor(() => readBack(path), { withinMs: 5000, what: 'the deleted file to be rewritten' })
+  assert.deepEqual(valuesOf(restored), { 'http_upstreams/api': upstreamValue(9001) })
+})
+
+test('with the housekeeping job off, a deleted snapshot file stays deleted until the next change', async (t) => {
+  const consul = await startDevConsul(t)
+  await consul.consul.kv.set(`${PREFIX}http_upstreams/api`, upstreamValue(9001))
+  const path = join(await tempDir(t), 'snapshot.json')
+  const primary = createPrimary(t, testConfig(consul.addr, path))
+  await primary.start()
+  await waitFor(() => readBack(path), { withinMs: 3000, what: 'the file after the first read' })
+  await waitFor(() => (primary.consulStatus()['snapshot'] as { last_write: string | null }).last_write, { withinMs: 3000, what: 'last_write' })
+  await rm(path)
+  await quietWindow(2_500)
+  assert.equal((await loadSnapshotFile(path, PREFIX)).kind, 'missing')
 })
