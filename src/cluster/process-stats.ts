@@ -1,6 +1,8 @@
 /** A worker's own process figures for `/metrics` (memory, CPU, event-loop delay), read when the worker pushes its
- *  stats. The event-loop delay comes from node:perf_hooks' sampler, which runs off the event loop it measures; each
- *  read covers the time since the previous one. Owns the sampler; the worker decides when to read and to stop. */
+ *  stats. The event-loop delay comes from node:perf_hooks' sampler (a timer every LAG_RESOLUTION_MS that records how
+ *  late it fired); each read covers the time since the previous one. The sampler drops its first interval after a
+ *  reset, so one of the ~50 intervals of a one-second report goes unseen. Owns the sampler; the worker decides when
+ *  to read and to stop. */
 
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks'
 import type { WorkerProcessStats } from './messages.js'
