@@ -18,7 +18,7 @@
 import type { AddressChange, FeedbackReport, HealthChange, UpstreamChange } from '../checkups/index.js'
 import type { Config } from '../config/index.js'
 import type { ProxyCounters, ProxyStats } from '../proxy/index.js'
-import type { ScriptLoadError, ScriptRuntimeName } from '../scripts/index.js'
+import type { ScriptErrorCount, ScriptLoadError, ScriptRuntimeName } from '../scripts/index.js'
 import type { StreamStats } from '../stream/index.js'
 
 /** One active script (staged keys never reach workers, scripts.md §2). */
@@ -68,11 +68,27 @@ export interface ListenAddress {
   readonly port: number
 }
 
-/** A worker's data-path figures; the primary sums them for `/y_nginx_status` and `/metrics` (admin-api.md §8). */
+/** A worker process's own figures, shown per worker on `/metrics` (the primary's prom-client defaults describe only
+ *  the primary). */
+export interface WorkerProcessStats {
+  readonly residentMemoryBytes: number
+  readonly heapUsedBytes: number
+  /** User plus system CPU time since the worker process started. */
+  readonly cpuSecondsTotal: number
+  /** Event-loop delay since the previous report: mean and 99th percentile. */
+  readonly eventLoopLagSeconds: number
+  readonly eventLoopLagP99Seconds: number
+}
+
+/** A worker's figures, pushed about once a second; the primary sums the data-path ones and the script errors for
+ *  `/y_nginx_status` and `/metrics` (admin-api.md §8) and shows the process ones per worker. */
 export interface WorkerStats {
   readonly connections: ProxyStats
   readonly counters: ProxyCounters
   readonly stream: StreamStats
+  /** Every script error counter of the worker since it started (not a delta). */
+  readonly scriptErrors: readonly ScriptErrorCount[]
+  readonly process: WorkerProcessStats
 }
 
 export type ToWorker =

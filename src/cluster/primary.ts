@@ -23,7 +23,7 @@ import type { KvWatch } from '../consul/watch.js'
 import type { Logger } from '../log.js'
 import { createHistogramCounts, observeSeconds } from '../proxy/index.js'
 import { PRODUCT_VERSION } from '../version.js'
-import { HEARTBEAT_ROUND_SECONDS_BUCKETS } from './metrics.js'
+import { CONSUL_APPLY_SECONDS_BUCKETS, HEARTBEAT_ROUND_SECONDS_BUCKETS } from './metrics.js'
 
 export interface PrimaryOptions {
   /** Compile check for active scripts from KV (scripts/' `checkScript`); without it every script is accepted. */
@@ -36,6 +36,8 @@ export class Primary {
   readonly checkups: CheckupsPrimary
   /** `slardar_heartbeat_round_seconds` (admin-api.md §8). */
   readonly heartbeatRoundSeconds = createHistogramCounts(HEARTBEAT_ROUND_SECONDS_BUCKETS.length)
+  /** `slardar_consul_apply_seconds` (consul.md §12). */
+  readonly consulApplySeconds = createHistogramCounts(CONSUL_APPLY_SECONDS_BUCKETS.length)
   private readonly sync: ConsulSync
   private readonly startTimeMs = Date.now()
   readonly #installListeners = new Set<(report: ApplyReport, changes: readonly UpstreamChange[]) => void>()
@@ -68,6 +70,7 @@ export class Primary {
       log,
       staticUpstreamNames: new Set(staticChanges.map((change) => change.name)),
       onUpstreamChanges: (changes) => this.#install(changes),
+      observeApplySeconds: (seconds) => observeSeconds(this.consulApplySeconds, CONSUL_APPLY_SECONDS_BUCKETS, seconds),
       ...(options.compileScript === undefined ? {} : { compileScript: options.compileScript }),
     })
   }

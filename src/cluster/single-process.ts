@@ -84,7 +84,7 @@ export class SingleProcess {
       // servingNotReady() is null when ready, so `??` must not stand in for the `self === null` check here.
       servingNotReady: () => (self === null ? 'config not loaded' : self.servingNotReady()),
       connectionStats: () => proxy.stats(),
-      metricsText: () => Promise.resolve(collectMetricsText({ primary, proxy, stream })),
+      metricsText: () => Promise.resolve(collectMetricsText({ primary, proxy, stream, scripts })),
     })
     const closeStartResources = (): void => {
       checker.close()

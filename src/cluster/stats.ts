@@ -1,12 +1,14 @@
-/** The workers' data-path figures summed for the admin API: `/y_nginx_status` (stub_status) and the proxy and stream
- *  series of `/metrics` (admin-api.md §8). Workers push their figures once a second, so both lag by at most that.
- *  Counters of a worker that died are kept in a retired total, so the sums never go backwards across a restart
- *  (Prometheus would read a drop as a counter reset); gauges (open connections) leave with the worker. */
+/** The workers' figures for the admin API: `/y_nginx_status` (stub_status), and on `/metrics` (admin-api.md §8) the
+ *  proxy, stream and script-error series summed over the workers plus each live worker's process figures. Workers
+ *  push their figures once a second, so all of these lag by at most that. Counters of a worker that died are kept in
+ *  a retired total, so the sums never go backwards across a restart (Prometheus would read a drop as a counter
+ *  reset); gauges (open connections, process figures) leave with the worker. */
 
 import type { ConnectionStats } from '../admin/index.js'
 import { createUpstreamCounters, type ProxyCounters } from '../proxy/index.js'
+import type { ScriptErrorCount } from '../scripts/index.js'
 import type { StreamPortStats, StreamStats } from '../stream/index.js'
-import type { WorkerStats } from './messages.js'
+import type { WorkerProcessStats, WorkerStats } from './messages.js'
 
 type MutableCounters = { -readonly [K in keyof ProxyCounters]: ProxyCounters[K] }
 type MutablePort = { -readonly [K in keyof StreamPortStats]: StreamPortStats[K] }
@@ -17,6 +19,17 @@ interface Totals {
   requests: number
   counters: MutableCounters
   ports: Map<number, MutablePort>
+  /** Keyed by runtime, name and kind. */
+  scriptErrors: Map<string, { -readonly [K in keyof ScriptErrorCount]: ScriptErrorCount[K] }>
+}
+
+/** What collectMetricsText reads from the workers (shaped like one process's HttpProxy, StreamProxy and ScriptStore). */
+export interface ClusterMetricSources {
+  readonly proxy: { readonly counters: ProxyCounters }
+  readonly stream: { stats(): StreamStats }
+  readonly scripts: { scriptErrorCounts(): readonly ScriptErrorCount[] }
+  /** The live workers by slot, in slot order. */
+  readonly workers: readonly { readonly slot: number; readonly process: WorkerProcessStats }[]
 }
 
 export class ClusterStats {
@@ -51,8 +64,7 @@ export class ClusterStats {
     return { active, accepts: totals.accepts, handled: totals.handled, requests: totals.requests, reading, writing, waiting }
   }
 
-  /** Shaped like one `HttpProxy`'s and one `StreamProxy`'s, for collectMetricsText. */
-  metricSources(): { proxy: { counters: ProxyCounters }; stream: { stats(): StreamStats } } {
+  metricSources(): ClusterMetricSources {
     const totals = this.#totals()
     let active = 0
     let draining = 0
@@ -61,7 +73,9 @@ export class ClusterStats {
       draining += stream.draining
     }
     const stream: StreamStats = { active, draining, ports: [...totals.ports.values()].sort((a, b) => a.port - b.port) }
-    return { proxy: { counters: totals.counters }, stream: { stats: () => stream } }
+    const scriptErrors = [...totals.scriptErrors.values()]
+    const workers = [...this.#latest].sort(([a], [b]) => a - b).map(([slot, stats]) => ({ slot, process: stats.process }))
+    return { proxy: { counters: totals.counters }, stream: { stats: () => stream }, scripts: { scriptErrorCounts: () => scriptErrors }, workers }
   }
 
   #totals(): Totals {
@@ -83,6 +97,7 @@ function emptyTotals(): Totals {
     requests: 0,
     counters: { upstreams: Object.create(null) as ProxyCounters['upstreams'], upgradesActive: 0, draining: 0 },
     ports: new Map(),
+    scriptErrors: new Map(),
   }
 }
 
@@ -116,6 +131,12 @@ function addCounters(into: Totals, from: WorkerStats | Totals): void {
     sum.connect_failed += port.connect_failed
     sum.bytes_in += port.bytes_in
     sum.bytes_out += port.bytes_out
+  }
+  for (const error of isWorker ? from.scriptErrors : from.scriptErrors.values()) {
+    const key = `${error.runtime}\0${error.name}\0${error.kind}`
+    const sum = into.scriptErrors.get(key)
+    if (sum === undefined) into.scriptErrors.set(key, { ...error })
+    else sum.count += error.count
   }
 }
 

@@ -12,6 +12,7 @@ import { ScriptStore } from '../scripts/index.js'
 import { StreamProxy } from '../stream/index.js'
 import { ConfigReadReporter } from './config-reads.js'
 import { assertNever, type DynamicConfigChange, type FromWorker, type FullState, type ScriptChange, type StateDiff, type ToWorker } from './messages.js'
+import { ProcessStats } from './process-stats.js'
 
 /** How often a worker pushes its figures (the lag of /y_nginx_status and /metrics). */
 const STATS_INTERVAL_MS = 1000
@@ -45,6 +46,7 @@ export class ProxyWorker {
   #version = -1
   #isListening = false
   #statsTimer: NodeJS.Timeout | null = null
+  readonly #processStats = new ProcessStats()
   #drain: Promise<number> | null = null
 
   private constructor(options: WorkerOptions, scripts: ScriptStore, accessLog: AccessLog, dynamic: { values: Map<string, unknown>; reads: ConfigReadReporter }) {
@@ -126,6 +128,7 @@ export class ProxyWorker {
     const [http, tcp] = await Promise.all([this.#proxy.shutdown(deadlineMs), this.#stream.shutdown(deadlineMs)])
     this.#flushFeedback()
     this.#sendStats()
+    this.#processStats.stop()
     this.#scripts.close()
     await this.#accessLog.close()
     return http.cut + tcp.cut
@@ -207,7 +210,16 @@ export class ProxyWorker {
   }
 
   #sendStats(): void {
-    this.#options.send({ kind: 'stats', stats: { connections: this.#proxy.stats(), counters: this.#proxy.counters, stream: this.#stream.stats() } })
+    this.#options.send({
+      kind: 'stats',
+      stats: {
+        connections: this.#proxy.stats(),
+        counters: this.#proxy.counters,
+        stream: this.#stream.stats(),
+        scriptErrors: this.#scripts.scriptErrorCounts(),
+        process: this.#processStats.read(),
+      },
+    })
   }
 }
 

@@ -92,6 +92,11 @@ export class ConsulServerHealth {
     ]
   }
 
+  /** `slardar_consul_server_up{server}`: each configured server (`host:port`) and whether its last check was ok. */
+  upStates(): { readonly server: string; readonly isUp: boolean }[] {
+    return this.#records.map((record) => ({ server: record.endpoint.name, isUp: record.status === 'ok' }))
+  }
+
   /** The leader reported by `server` (`host:port`) at its last check, or null. */
   leaderOf(server: string): string | null {
     return this.#records.find((record) => record.endpoint.name === server)?.leader ?? null

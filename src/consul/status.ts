@@ -104,6 +104,32 @@ export function buildUpstreamSources(input: UpstreamSourcesInput): Map<string, U
   return sources
 }
 
+/** The `class` label of `slardar_consul_keys`: the KV folders of consul.md §1, staged scripts and the commit-version
+ *  keys apart from the active ones. */
+export type ServedKeyClass =
+  | 'http_upstreams' | 'stream_upstreams' | 'lua' | 'js' | 'lua_staged' | 'js_staged' | 'versions' | 'dynamic'
+
+/** Served keys per class, every class present (0 when empty) so a dashboard sees a class drop to zero. */
+export function countServedKeys(state: KvState, layout: KeyLayout): Record<ServedKeyClass, number> {
+  const counts: Record<ServedKeyClass, number> = {
+    http_upstreams: 0, stream_upstreams: 0, lua: 0, js: 0, lua_staged: 0, js_staged: 0, versions: 0, dynamic: 0,
+  }
+  for (const key of state.served.keys()) {
+    const keyClass = classifyKey(key, layout)
+    switch (keyClass.kind) {
+      case 'http_upstream': counts.http_upstreams += 1; break
+      case 'stream_upstream': counts.stream_upstreams += 1; break
+      case 'script': counts[keyClass.runtime] += 1; break
+      case 'staged_script': counts[`${keyClass.runtime}_staged`] += 1; break
+      case 'commit_version': counts.versions += 1; break
+      case 'dynamic': counts.dynamic += 1; break
+      // Ignored and invalid keys are never served.
+      case 'ignored': case 'invalid': break
+    }
+  }
+  return counts
+}
+
 /** KV upstream keys hidden by a static upstream of the same name (consul.md §2). */
 export function shadowedKeys(state: KvState, staticNames: ReadonlySet<string>): string[] {
   const keys: string[] = []

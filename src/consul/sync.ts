@@ -28,6 +28,8 @@ import {
   buildConsulStatus,
   buildUpstreamSources,
   type ConfigSource,
+  countServedKeys,
+  type ServedKeyClass,
   shadowedKeys,
   type SnapshotFileStatus,
 } from './status.js'
@@ -54,6 +56,8 @@ export interface ConsulSyncOptions {
   /** Compile check for active scripts (scripts/' `checkScript`); without it every script compiles. */
   readonly compileScript?: ApplyOptions['compileScript']
   readonly clock?: Clock
+  /** Time to validate and apply one Consul listing (`slardar_consul_apply_seconds`). */
+  readonly observeApplySeconds?: (seconds: number) => void
 }
 
 /** What an applied change looks like to a subscriber (admin's script versions, benchmarks). */
@@ -79,6 +83,11 @@ export interface SyncCounters {
   /** `slardar_snapshot_writes_total{result=ok|error}` */
   readonly snapshotWritesOk: number
   readonly snapshotWritesFailed: number
+  /** `slardar_consul_server_up{server}`: each configured server's last leader check; empty when Consul is disabled. */
+  readonly servers: readonly { readonly server: string; readonly isUp: boolean }[]
+  /** `slardar_consul_keys{class}` and `slardar_consul_key_errors`: served keys by class, rejected keys now. */
+  readonly keys: Readonly<Record<ServedKeyClass, number>>
+  readonly keyErrors: number
 }
 
 /** Serve the file when Consul has not answered within this long (reliability.md: "serve from the snapshot file within
@@ -380,6 +389,9 @@ export class ConsulSync {
       guardHeldKeys: this.#guard.heldKeyCount,
       snapshotWritesOk: this.#writer?.status().writes_ok ?? 0,
       snapshotWritesFailed: this.#writer?.status().writes_failed ?? 0,
+      servers: this.#serverHealth?.upStates() ?? [],
+      keys: countServedKeys(this.#state, this.#config.consul),
+      keyErrors: this.#state.rejections.size,
     }
   }
 
@@ -533,6 +545,7 @@ export class ConsulSync {
 
   /** Applies `listing` on top of `before` through the guard and installs the result. Returns the changed keys. */
   #applyConsulListing(before: KvState, beforeOrigins: ReadonlyMap<string, UpstreamSource>, listing: Listing, reason: ListingReason): string[] {
+    const startedMs = performance.now()
     const next = this.#applyGuarded(before, listing)
     this.#latestListing = listing
     const fromConsul = new Set<string>()
@@ -543,6 +556,7 @@ export class ConsulSync {
     const origins = new Map<string, UpstreamSource>()
     for (const key of next.served.keys()) origins.set(key, fromConsul.has(key) ? 'consul' : (beforeOrigins.get(key) ?? 'consul'))
     const changedKeys = this.#install(next, origins, true)
+    this.#options.observeApplySeconds?.((performance.now() - startedMs) / 1000)
     if (changedKeys.length > 0 && this.#log.isLevelEnabled('info')) {
       this.#log.info(
         { index: listing.index.toString(), reason, changed: changedKeys, rejected: [...next.rejections.keys()] },

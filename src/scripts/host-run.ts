@@ -14,6 +14,7 @@ import type {
   HostScripts, RequestDecision, ScriptFailure, ScriptRequest, ScriptResponse, ScriptRun,
 } from './contract.js'
 import { answerForExit } from './errno.js'
+import type { ScriptErrorCounts } from './error-counts.js'
 import { SCRIPT_ERROR, SCRIPT_TIMEOUT } from './errors.js'
 import type { HookFunction, JsInstance } from './js-modules.js'
 import { PHASE, type CtxHost } from './js-realm-prelude.js'
@@ -31,6 +32,8 @@ export interface RunServices {
   readonly asyncTimeoutMs: number
   /** Where onLog failures go (they never reach the client). */
   readonly log: Logger
+  /** Every failure a request's script ends with is counted here (`slardar_script_errors_total`). */
+  readonly errorCounts: ScriptErrorCounts
 }
 
 /** A compiled Lua script version. Requests pin it from begin() to the end of their Lua run, so an install that
@@ -80,8 +83,10 @@ export class HostEntry implements HostScripts {
   }
 }
 
-function failureOf(runtime: 'lua' | 'js', script: string, version: string, isTimeout: boolean, message: string,
-  stack: string | null): ScriptFailure {
+/** Builds the failure a request ends with, and counts it: call it once per failure that is actually returned. */
+function failureOf(services: RunServices, runtime: 'lua' | 'js', script: string, version: string, isTimeout: boolean,
+  message: string, stack: string | null): ScriptFailure {
+  services.errorCounts.count(runtime, script, isTimeout ? 'timeout' : 'error')
   const code = isTimeout ? SCRIPT_TIMEOUT.xErrorCode : SCRIPT_ERROR.xErrorCode
   return { kind: 'error', xErrorCode: code, runtime, script, version, message, stack }
 }
@@ -130,13 +135,13 @@ export class HostRun implements ScriptRun, CtxHost {
     } catch (err) {
       this.unpinLua()
       const { message, stack } = describeThrown(err)
-      return failureOf('lua', lua.name, lua.version, false, message, stack)
+      return failureOf(this.entry.services, 'lua', lua.name, lua.version, false, message, stack)
     }
     if (outcome instanceof Promise) {
       return outcome.then((settled) => this.afterLua(settled), (err: unknown) => {
         this.unpinLua()
         const { message, stack } = describeThrown(err)
-        return failureOf('lua', lua.name, lua.version, false, message, stack)
+        return failureOf(this.entry.services, 'lua', lua.name, lua.version, false, message, stack)
       })
     }
     return this.afterLua(outcome)
@@ -177,7 +182,7 @@ export class HostRun implements ScriptRun, CtxHost {
       case 'close':
         return outcome
       case 'error':
-        return failureOf('lua', outcome.script, outcome.version, outcome.xErrorCode === SCRIPT_TIMEOUT.xErrorCode,
+        return failureOf(this.entry.services, 'lua', outcome.script, outcome.version, outcome.xErrorCode === SCRIPT_TIMEOUT.xErrorCode,
           outcome.message, outcome.stack)
     }
   }
@@ -242,12 +247,13 @@ export class HostRun implements ScriptRun, CtxHost {
       }
       const timer = setTimeout(() => {
         const js = this.entry.js as JsInstance
-        settle(failureOf('js', js.name, js.version, true,
+        settle(failureOf(this.entry.services, 'js', js.name, js.version, true,
           `script timeout: ${js.name} did not finish within ${asyncTimeoutMs} ms (scripts.async_timeout_ms)`, null))
       }, asyncTimeoutMs)
       // The realm adopts the promise, so script code never receives a host function to call.
+      // A promise that settles after the timeout was already counted as one; building its failure would count twice.
       realm.api.observe(result, (isFulfilled, reason) => {
-        settle(isFulfilled ? null : this.jsFailure(reason, realm.isTimeout(reason)))
+        if (!isSettled) settle(isFulfilled ? null : this.jsFailure(reason, realm.isTimeout(reason)))
       })
     })
   }
@@ -256,11 +262,11 @@ export class HostRun implements ScriptRun, CtxHost {
     const js = this.entry.js as JsInstance
     if (isTimeout && (thrown === undefined || (this.entry.services.realm as JsRealm).isTimeout(thrown))) {
       const budgetMs = (this.entry.services.realm as JsRealm).budgetMs
-      return failureOf('js', js.name, js.version, true,
+      return failureOf(this.entry.services, 'js', js.name, js.version, true,
         `script timeout: ${js.name} ran for more than ${budgetMs} ms without finishing (scripts.timeout_ms)`, null)
     }
     const { message, stack } = describeThrown(thrown)
-    return failureOf('js', js.name, js.version, isTimeout, message, stack)
+    return failureOf(this.entry.services, 'js', js.name, js.version, isTimeout, message, stack)
   }
 
   private logHookFailure(failure: ScriptFailure | null): void {

@@ -12,6 +12,7 @@ export type {
 } from './contract.js'
 export { checkJsSource, createScriptChecker, type ScriptCheck, type ScriptChecker } from './check.js'
 export { ERRNO, type ErrnoEntry } from './errno.js'
+export type { ScriptErrorCount, ScriptErrorKind } from './error-counts.js'
 export { SCRIPT_ERROR, SCRIPT_ERROR_CODES, SCRIPT_TIMEOUT, ScriptStoreClosedError, type ScriptErrorCode } from './errors.js'
 export {
   ScriptStore, type ActiveScript, type InstallReport, type RuntimeInstallReport, type ScriptCatalog, type ScriptLoadError,

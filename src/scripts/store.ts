@@ -14,6 +14,7 @@ import type { Config } from '../config/index.js'
 import type { Logger } from '../log.js'
 import { PRODUCT_VERSION } from '../version.js'
 import type { HostScripts, ScriptHost } from './contract.js'
+import { type ScriptErrorCount, ScriptErrorCounts } from './error-counts.js'
 import { ScriptStoreClosedError } from './errors.js'
 import { HostEntry, type LuaScriptVersion, type RunServices } from './host-run.js'
 import { compileJs } from './js-compile.js'
@@ -111,6 +112,7 @@ export class ScriptStore implements ScriptHost {
   private readonly inputs = { lua: new InputVersions(), js: new InputVersions() }
   private readonly globalVersions = { lua: 0, js: 0 }
   private readonly services: RunServices
+  private readonly errorCounts = new ScriptErrorCounts()
   private readonly lua: LuaScripts | null
   private readonly js: JsModules | null
   private readonly realm: JsRealm | null
@@ -152,6 +154,7 @@ export class ScriptStore implements ScriptHost {
       realm: this.realm,
       asyncTimeoutMs: scripts.async_timeout_ms,
       log: options.log,
+      errorCounts: this.errorCounts,
     }
   }
 
@@ -185,7 +188,9 @@ export class ScriptStore implements ScriptHost {
     return { globalVersion: this.globalVersions[runtime], hasChanged, errors }
   }
 
+  /** Logs and counts one failed compile or load of a version (install compiles only what changed). */
   private logLoadError(error: ScriptLoadError): void {
+    this.errorCounts.count(error.runtime, error.name, 'load')
     this.options.log.error({ runtime: error.runtime, script: error.name, version: error.version, code: error.code },
       `${error.runtime}/${error.name}: ${error.message}; the previous version, if any, keeps running`)
   }
@@ -236,6 +241,11 @@ export class ScriptStore implements ScriptHost {
       active: active.sort(byName),
       errors: problems.map((problem) => ({ runtime, ...problem })).sort(byName),
     }
+  }
+
+  /** `slardar_script_errors_total`: request failures by script and kind, and load failures, since the store began. */
+  scriptErrorCounts(): ScriptErrorCount[] {
+    return this.errorCounts.list()
   }
 
   /** The compile check of POST /lua and /js and of KV arrivals: null when `source` compiles, else the message. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import type { WorkerStats } from '../../src/cluster/messages.js'
+import type { WorkerProcessStats, WorkerStats } from '../../src/cluster/messages.js'
 import { ClusterStats } from '../../src/cluster/stats.js'
 import { createUpstreamCounters, type UpstreamCounters } from '../../src/proxy/index.js'
 
@@ -13,11 +13,18 @@ function upstreamFigures(requests: number): UpstreamCounters {
   return counters
 }
 
-function figures(requests: number, active: number, streamOk: number): WorkerStats {
+const IDLE_PROCESS: WorkerProcessStats = {
+  residentMemoryBytes: 0, heapUsedBytes: 0, cpuSecondsTotal: 0, eventLoopLagSeconds: 0, eventLoopLagP99Seconds: 0,
+}
+
+function figures(requests: number, active: number, streamOk: number, extra: Partial<WorkerStats> = {}): WorkerStats {
   return {
     connections: { active, accepts: requests, handled: requests, requests, reading: 0, writing: active, waiting: 0 },
     counters: { upstreams: { 'api.test': upstreamFigures(requests), '-': createUpstreamCounters() }, upgradesActive: 0, draining: 0 },
     stream: { active: 1, draining: 0, ports: [{ port: 3131, ok: streamOk, no_server: 0, connect_failed: 0, bytes_in: 10, bytes_out: 20 }] },
+    scriptErrors: [],
+    process: IDLE_PROCESS,
+    ...extra,
   }
 }
 
@@ -47,4 +54,28 @@ test('a dead worker keeps its counters in the sums, while its open connections l
   assert.equal(stats.metricSources().proxy.counters.upstreams['api.test']!.requests['2xx'], 13)
   assert.equal(stats.metricSources().stream.stats().ports[0]!.ok, 5)
   assert.equal(stats.metricSources().stream.stats().active, 2)
+})
+
+test('script errors are summed over the workers by runtime, name and kind, and a dead worker keeps its share', () => {
+  const stats = new ClusterStats()
+  stats.update(0, figures(0, 0, 0, { scriptErrors: [{ runtime: 'js', name: 'script.a.test', kind: 'error', count: 2 }] }))
+  stats.update(1, figures(0, 0, 0, {
+    scriptErrors: [{ runtime: 'js', name: 'script.a.test', kind: 'error', count: 3 }, { runtime: 'lua', name: 'm', kind: 'load', count: 1 }],
+  }))
+  stats.retire(1)
+  stats.update(1, figures(0, 0, 0, { scriptErrors: [{ runtime: 'js', name: 'script.a.test', kind: 'error', count: 1 }] }))
+  const counts = stats.metricSources().scripts.scriptErrorCounts()
+  assert.deepEqual([...counts].sort((a, b) => a.runtime.localeCompare(b.runtime)), [
+    { runtime: 'js', name: 'script.a.test', kind: 'error', count: 6 },
+    { runtime: 'lua', name: 'm', kind: 'load', count: 1 },
+  ])
+})
+
+test('process figures are listed per live worker in slot order, and a dead worker drops out until it reports again', () => {
+  const stats = new ClusterStats()
+  stats.update(1, figures(0, 0, 0, { process: { ...IDLE_PROCESS, residentMemoryBytes: 200 } }))
+  stats.update(0, figures(0, 0, 0, { process: { ...IDLE_PROCESS, residentMemoryBytes: 100 } }))
+  assert.deepEqual(stats.metricSources().workers.map((w) => [w.slot, w.process.residentMemoryBytes]), [[0, 100], [1, 200]])
+  stats.retire(0)
+  assert.deepEqual(stats.metricSources().workers.map((w) => w.slot), [1])
 })

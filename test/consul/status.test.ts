@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { formatLocalTime, UPSTREAM_DEFAULTS } from '../../src/checkups/index.js'
 import { applyListing, EMPTY_KV_STATE, type KvState } from '../../src/consul/apply.js'
-import { buildConsulStatus, buildUpstreamSources, shadowedKeys } from '../../src/consul/status.js'
+import { buildConsulStatus, buildUpstreamSources, countServedKeys, shadowedKeys } from '../../src/consul/status.js'
 import type { KvEntry, WatchStatus } from '../../src/consul/watch.js'
 
 const LAYOUT = { upstreams_prefix: 'http_upstreams', stream_upstreams_prefix: 'stream_upstreams', lua_prefix: 'lua', js_prefix: 'js' }
@@ -111,4 +111,27 @@ test('sources cover static, served, stream and rejected-only upstreams, and leav
     static: { source: 'config', consulIndex: null, modifyIndex: null, updatedAtMs: T0 - 1, error: null },
   })
   assert.deepEqual(shadowedKeys(state, new Set(['static'])), ['http_upstreams/static'])
+})
+
+test('served keys are counted by class for slardar_consul_keys, every class present, rejected-only keys left out', () => {
+  const options = { layout: LAYOUT, upstreamDefaults: UPSTREAM_DEFAULTS }
+  const scripts = applyListing(liveState(), {
+    index: 60n,
+    server: 'test',
+    knownLeader: true,
+    entries: [
+      ...[...liveState().served.values()].map((served) => served.entry),
+      entry('lua/script.a.test', 'ngx.say(1)', 51),
+      entry('lua/.staged/script.a.test', 'ngx.say(2)', 52),
+      entry('lua/version', 'v1', 53),
+      entry('js/lib.a', 'exports.a = 1', 54),
+    ],
+  }, options).next
+  // api keeps its previous value while the rejected update is listed; bad was never served.
+  assert.deepEqual(countServedKeys(scripts, LAYOUT), {
+    http_upstreams: 2, stream_upstreams: 1, lua: 1, js: 1, lua_staged: 1, js_staged: 0, versions: 1, dynamic: 1,
+  })
+  assert.deepEqual(countServedKeys(EMPTY_KV_STATE, LAYOUT), {
+    http_upstreams: 0, stream_upstreams: 0, lua: 0, js: 0, lua_staged: 0, js_staged: 0, versions: 0, dynamic: 0,
+  })
 })

@@ -108,3 +108,84 @@ test('/y_nginx_status has the stub_status format and counts the proxy connection
   assert.equal(requests, 4)
   assert.ok(active! <= 4 && reading! + writing! + waiting! <= active!, res.text)
 })
+
+/** The samples of `series` whose labels contain `labels`, summed (0 when there is none). */
+function sumOf(metrics: string, series: string, labels = ''): number {
+  let sum = 0
+  for (const line of metrics.split('\n')) {
+    if (!line.startsWith(`${series}{`) && !line.startsWith(`${series} `)) continue
+    if (labels !== '' && !line.includes(labels)) continue
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return sum
+}
+
+test('a KV PUT moves slardar_consul_watch_requests_total, slardar_consul_apply_seconds and slardar_consul_keys', async (t) => {
+  const backend = await startEchoBackend(t, 'backend')
+  const product = await startProduct(t, { kv: { 'http_upstreams/k1.test': upstreamJson(backend.port), myargs: '{"a":1}' } })
+  const before = (await product.admin('GET', '/metrics')).text
+  assert.match(before, /^# TYPE slardar_consul_apply_seconds histogram$/m)
+  assert.match(before, /^# TYPE slardar_consul_watch_requests_total counter$/m)
+  assert.equal(sampleOf(before, 'slardar_consul_keys', 'class="http_upstreams"'), 1)
+  assert.equal(sampleOf(before, 'slardar_consul_keys', 'class="dynamic"'), 1)
+  assert.equal(sampleOf(before, 'slardar_consul_keys', 'class="lua"'), 0)
+  assert.equal(sampleOf(before, 'slardar_consul_index_resets_total', ''), 0)
+  const changed0 = sampleOf(before, 'slardar_consul_watch_requests_total', 'result="changed"')
+  const applied0 = sampleOf(before, 'slardar_consul_apply_seconds_count', '')
+  assert.ok(applied0 >= 1, 'the startup listing was applied')
+  for (const result of ['unchanged', 'error', 'stalled']) sampleOf(before, 'slardar_consul_watch_requests_total', `result="${result}"`)
+  const syncedAt = sampleOf(before, 'slardar_consul_last_sync_timestamp_seconds', '')
+  assert.ok(Math.abs(syncedAt - Date.now() / 1000) < 60, `last sync ${syncedAt}`)
+
+  await product.kvPut('http_upstreams/k2.test', upstreamJson(backend.port))
+  await product.kvPut('lua/script.k2.test', 'ngx.header["X-A"] = "1"\n')
+  let after = ''
+  await waitFor(async () => {
+    after = (await product.admin('GET', '/metrics')).text
+    return sampleOf(after, 'slardar_consul_keys', 'class="lua"') === 1
+  }, { withinMs: 5_000, what: 'the new lua key counted in slardar_consul_keys' })
+  assert.equal(sampleOf(after, 'slardar_consul_keys', 'class="http_upstreams"'), 2)
+  assert.ok(sampleOf(after, 'slardar_consul_watch_requests_total', 'result="changed"') > changed0, after)
+  const applied = sampleOf(after, 'slardar_consul_apply_seconds_count', '')
+  assert.ok(applied > applied0, `apply count ${applied0} -> ${applied}`)
+  assert.equal(sampleOf(after, 'slardar_consul_apply_seconds_bucket', 'le="+Inf"'), applied)
+  assert.ok(sampleOf(after, 'slardar_consul_last_sync_timestamp_seconds', '') >= syncedAt)
+})
+
+test('an invalid upstream key moves slardar_consul_key_errors, and fixing it brings it back to 0', async (t) => {
+  const backend = await startEchoBackend(t, 'backend')
+  const product = await startProduct(t, { kv: { 'http_upstreams/e.test': upstreamJson(backend.port) } })
+  const keyErrors = async (): Promise<number> => sampleOf((await product.admin('GET', '/metrics')).text, 'slardar_consul_key_errors', '')
+  assert.equal(await keyErrors(), 0)
+  await product.kvPut('http_upstreams/e.test', '{"servers": [{"host": "127.0.0.1", "port": 70000}]}')
+  await waitFor(async () => (await keyErrors()) === 1, { withinMs: 5_000, what: 'slardar_consul_key_errors 1 after a bad value' })
+  // The rejected value keeps the previous one serving, so the key still counts as served.
+  assert.equal(sampleOf((await product.admin('GET', '/metrics')).text, 'slardar_consul_keys', 'class="http_upstreams"'), 1)
+  await product.kvPut('http_upstreams/e.test', upstreamJson(backend.port))
+  await waitFor(async () => (await keyErrors()) === 0, { withinMs: 5_000, what: 'slardar_consul_key_errors 0 after the fix' })
+})
+
+test('slardar_script_errors_total counts throwing Lua and JS scripts per request and a JS script that fails to load', async (t) => {
+  const backend = await startEchoBackend(t, 'backend')
+  const product = await startProduct(t, {
+    kv: {
+      'http_upstreams/s.test': upstreamJson(backend.port),
+      'http_upstreams/u.test': upstreamJson(backend.port),
+      'lua/script.u.test': 'error("lua boom")\n',
+      'js/script.s.test': "exports.onRequest = () => { throw new Error('boom') }\n",
+      'js/script.l.test': "throw new Error('broken at load')\n",
+    },
+  })
+  const errors = (metrics: string, labels: string): number => sumOf(metrics, 'slardar_script_errors_total', labels)
+  const before = (await product.admin('GET', '/metrics')).text
+  assert.match(before, /^# TYPE slardar_script_errors_total counter$/m)
+  assert.equal(errors(before, 'runtime="js",name="script.l.test",kind="load"'), 1)
+  assert.equal(errors(before, 'name="script.s.test"'), 0)
+
+  for (let i = 0; i < 3; i++) assert.equal((await product.request({ host: 's.test' })).status, 500)
+  assert.equal((await product.request({ host: 'u.test' })).status, 500)
+  const after = (await product.admin('GET', '/metrics')).text
+  assert.equal(errors(after, 'runtime="js",name="script.s.test",kind="error"'), 3)
+  assert.equal(errors(after, 'runtime="lua",name="script.u.test",kind="error"'), 1)
+  assert.equal(errors(after, 'kind="timeout"'), 0)
+})
