@@ -77,9 +77,14 @@ export interface AdminBackend {
   compileScript(runtime: ScriptRuntime, name: string, source: string): string | null
   /** Compile and load failures of versions that arrived from Consul, for GET /lua|/js `errors`. */
   scriptErrors(runtime: ScriptRuntime): readonly ScriptErrorReport[]
-  /** The Consul writer; null unless `consul.enable` and `consul.write_through` are both true. */
-  readonly writer: KvWriteThrough | null
-  /** Resolves true once this node has applied a listing with index >= `index`, false after `timeoutMs`. */
+  /** Where writes go (admin-api.md §4): Consul with check-and-set when `consul.enable` and `consul.write_through`
+   *  are both true, else the local writer (consul/local-write.ts), which checks the same way against the live state
+   *  and applies the change before it resolves. */
+  readonly writer: KvWriteThrough
+  /** True when `writer` writes to Consul; local writes are not counted as Consul writes in /metrics. */
+  readonly isWriteThrough: boolean
+  /** Resolves true once this node has applied a listing with index >= `index`, false after `timeoutMs`; at once
+   *  with true for local writes, which are applied before the writer resolves. */
   waitForApplied(index: bigint, timeoutMs: number): Promise<boolean>
   /** Called just before the API deletes an upstream key (relative to the prefix), so the deletion guard does not
    *  count that removal for 60 s (consul.md §6, §8). It comes before the Consul call because the watch may apply

@@ -1,7 +1,7 @@
 /** Public face of admin/: the `:1995` API (admin-api.md). `startAdminServer` wires the route table to the
  *  endpoint modules and listens; everything the API reads or changes comes through `AdminBackend`, which the
- *  primary implements (src/cluster/). Writes go to Consul through `backend.writer` (consul/write.ts); local
- *  modes (`consul.write_through: false`, `consul.enable: false`) answer 503 in this version. */
+ *  primary implements (src/cluster/). Writes go through `backend.writer`: to Consul (consul/write.ts), or
+ *  applied locally in the modes without write-through (consul/local-write.ts), with the same checks and replies. */
 
 import type { Registry } from 'prom-client'
 import type { Logger } from '../log.js'

@@ -35,8 +35,6 @@ export const NOT_FOUND = statusReply(404, 'not found')
 export const INTERNAL_ERROR = statusReply(500, 'internal error')
 export const EMPTY_BODY = statusReply(400, 'empty body')
 export const BODY_TOO_LARGE: Reply = { ...statusReply(413, `body too large (max ${MAX_BODY_BYTES} bytes)`), closesConnection: true }
-/** Local modes (`consul.write_through: false`, `consul.enable: false`) are not built in this version. */
-export const WRITES_UNAVAILABLE = statusReply(503, 'admin writes need consul.enable and consul.write_through in this version')
 /** Successful upstream writes carry no `msg` (Slardar). */
 export const UPSTREAM_WRITTEN = jsonReply(200, { status: 200 })
 /** Slardar's bare-string script replies. */

@@ -10,7 +10,7 @@ import type { KvState, ServedKey } from '../consul/apply.js'
 import { type KeyLayout, type ScriptRuntime, scriptNameProblem } from '../consul/keys.js'
 import { CONSUL_MAX_VALUE_BYTES, type TxnOp } from '../consul/write.js'
 import type { AdminBackend } from './backend.js'
-import { EMPTY_BODY, jsonReply, type Reply, SCRIPT_OK, statusReply, WRITES_UNAVAILABLE } from './replies.js'
+import { EMPTY_BODY, jsonReply, type Reply, SCRIPT_OK, statusReply } from './replies.js'
 import { type AdminRequest, isBlankBody, isDryRun } from './routes.js'
 import { md5Hex, type ScriptVersionTracker } from './script-versions.js'
 import { replyFor, type WriteFlow } from './write-flow.js'
@@ -94,7 +94,6 @@ export class ScriptEndpoints {
     const compileError = this.backend.compileScript(this.runtime, name, source.toString('utf8'))
     if (compileError !== null) return statusReply(400, `compile error: ${compileError}`)
     if (isDryRun(request)) return SCRIPT_OK
-    if (this.backend.writer === null) return WRITES_UNAVAILABLE
     const keys = this.keysOf(name)
     const state = this.backend.kvState()
     const staged = state.served.get(keys.staged)
@@ -111,7 +110,6 @@ export class ScriptEndpoints {
     if (name === 'version') return this.setCommitVersion(request)
     const problem = scriptNameProblem(this.runtime, name)
     if (problem !== null) return statusReply(400, problem)
-    if (this.backend.writer === null) return WRITES_UNAVAILABLE
     const state = this.backend.kvState()
     const staged = state.served.get(this.keysOf(name).staged)
     if (staged === undefined) return jsonReply(200, 'code not found in shdict')
@@ -127,7 +125,6 @@ export class ScriptEndpoints {
   /** PUT /lua: every staged name whose version differs from the active one, modules first, then `script.*`
    *  names, each group by name (the order Slardar intended), in transactions of at most 32 names. */
   activateAll = async (request: AdminRequest): Promise<Reply> => {
-    if (this.backend.writer === null) return WRITES_UNAVAILABLE
     const state = this.backend.kvState()
     const activations: Activation[] = []
     const stagedPrefix = `${this.folder}/.staged/`
@@ -163,7 +160,6 @@ export class ScriptEndpoints {
       return statusReply(400, `invalid version: at most ${MAX_COMMIT_VERSION_CHARS} characters`)
     }
     if (isDryRun(request)) return SCRIPT_OK
-    if (this.backend.writer === null) return WRITES_UNAVAILABLE
     const key = `${this.folder}/version`
     const cas = newestIndex(this.backend.kvState(), key)
     const outcome = await this.flow.commit(`${this.folder}/version`, 'set', (writer) => writer.set(key, Buffer.from(version, 'utf8'), cas))
@@ -175,7 +171,6 @@ export class ScriptEndpoints {
     const name = request.param ?? ''
     const problem = scriptNameProblem(this.runtime, name)
     if (problem !== null) return statusReply(400, problem)
-    if (this.backend.writer === null) return WRITES_UNAVAILABLE
     if (isDryRun(request)) return SCRIPT_OK
     const state = this.backend.kvState()
     const keys = this.keysOf(name)

@@ -12,7 +12,7 @@ import { type KeyLayout, upstreamNameProblem } from '../consul/keys.js'
 import type { Logger } from '../log.js'
 import type { AdminBackend } from './backend.js'
 import {
-  EMPTY_BODY, jsonReply, type Reply, statusReply, UPSTREAM_WRITTEN, WRITES_UNAVAILABLE,
+  EMPTY_BODY, jsonReply, type Reply, statusReply, UPSTREAM_WRITTEN,
 } from './replies.js'
 import { type AdminRequest, isBlankBody, isDryRun } from './routes.js'
 import { displayForm, isJsonObject, isNestedTooDeeply, MAX_NESTING, mergeServersBody, restoreMaskedSecrets } from './upstream-value.js'
@@ -109,7 +109,6 @@ export class UpstreamEndpoints {
     const built = this.buildValue(family, key, request.body, precondition.isCreateOnly ? null : live.stored)
     if (!built.ok) return built.reply
     if (isDryRun(request)) return jsonReply(200, { status: 200, msg: 'dry run: valid', upstream: displayForm(built.value) })
-    if (this.backend.writer === null) return WRITES_UNAVAILABLE
     if (family.isStream && !this.options.streamPorts.includes(Number(name))) {
       this.log.warn({ port: Number(name) }, `stream upstream ${name} written, but no stream listener is on port ${name} (stream.listen)`)
     }
@@ -124,7 +123,6 @@ export class UpstreamEndpoints {
     const problem = family.nameProblem(name)
     if (problem !== null) return statusReply(400, problem)
     if (this.isStatic(family, name)) return staticRefusal(name)
-    if (this.backend.writer === null) return WRITES_UNAVAILABLE
     const key = keyOf(family, name)
     const live = liveOf(this.backend.kvState(), key)
     // Slardar's status and message, answered without calling Consul (consul.md §8).

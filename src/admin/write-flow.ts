@@ -1,8 +1,9 @@
 /** The write flow of admin-api.md §4 that every write endpoint shares: the base checks (`If-Match`,
  *  `If-None-Match: *`) before any Consul call, then — once the endpoint has built and validated its value —
- *  the check-and-set write, the read-your-writes wait bounded by `admin.apply_wait`, and the Consul-outcome
- *  table (409 / 413 / 502 / 503, 202 when not applied in time). Building values and choosing keys is the
- *  endpoints' business (upstreams.ts, scripts.ts); the Consul calls are consul/write.ts. */
+ *  the check-and-set write, the read-your-writes wait bounded by `admin.apply_wait`, and the outcome table
+ *  (409 / 413 / 502 / 503, 202 when not applied in time; 503 when the snapshot file of `consul.enable: false`
+ *  cannot be written). Building values and choosing keys is the endpoints' business (upstreams.ts, scripts.ts);
+ *  the writes are consul/write.ts's (Consul) or consul/local-write.ts's (the local modes), behind one interface. */
 
 import type { IncomingHttpHeaders } from 'node:http'
 import type { KvWriteThrough, WriteResult } from '../consul/write.js'
@@ -67,22 +68,21 @@ export class WriteFlow {
     private readonly metrics: AdminMetrics,
   ) {}
 
-  /** §4 steps 3–4: runs `write` against Consul and waits for this node to apply it. `subject` names what
-   *  changed in a 409 (`upstream api`, `script script.test`). Unexpected errors propagate (→ 500). */
+  /** §4 steps 3–4: runs `write` against the backend's writer and waits for this node to apply it. `subject`
+   *  names what changed in a 409 (`upstream api`, `script script.test`). Unexpected errors propagate (→ 500). */
   async commit(subject: string, op: ConsulWriteOp, write: (writer: KvWriteThrough) => Promise<WriteResult>): Promise<CommitOutcome> {
-    const writer = this.backend.writer
-    if (writer === null) throw new Error('commit called without a Consul writer; endpoints check backend.writer first')
+    const isWriteThrough = this.backend.isWriteThrough
     const startedMs = performance.now()
     let result: WriteResult
     try {
-      result = await write(writer)
+      result = await write(this.backend.writer)
     } catch (err) {
-      const reply = consulFailureReply(subject, err)
+      const reply = writeFailureReply(subject, err)
       if (reply === null) throw err
-      this.metrics.countConsulWrite(op, reply.status === 409 ? 'conflict' : 'error')
+      if (isWriteThrough) this.metrics.countConsulWrite(op, reply.status === 409 ? 'conflict' : 'error')
       return { kind: 'failed', reply }
     }
-    this.metrics.countConsulWrite(op, 'ok')
+    if (isWriteThrough) this.metrics.countConsulWrite(op, 'ok')
     if (result.index === null) return { kind: 'pending', index: null }
     const isApplied = await this.backend.waitForApplied(result.index, this.applyWaitMs)
     if (!isApplied) return { kind: 'pending', index: result.index }
@@ -91,10 +91,14 @@ export class WriteFlow {
   }
 }
 
-/** The Consul-outcome table of §4; null for anything that is not a typed Consul failure. */
-function consulFailureReply(subject: string, err: unknown): Reply | null {
+/** The outcome table of §4; null for anything that is not a typed write failure. */
+function writeFailureReply(subject: string, err: unknown): Reply | null {
   const failure = err as { code?: unknown; modifyIndex?: bigint | null; reason?: string; consulText?: string; message?: string }
   switch (failure.code) {
+    case 'SNAPSHOT_WRITE_FAILED':
+      return statusReply(503, `snapshot write failed: ${failure.reason ?? failure.message ?? 'unknown reason'}`)
+    case 'CONSUL_LOCAL_VALUE_REJECTED':
+      return statusReply(400, failure.message ?? 'value rejected')
     case 'CONSUL_WRITE_CONFLICT':
       return conflictReply(subject, failure.modifyIndex ?? null)
     case 'CONSUL_VALUE_TOO_LARGE':

@@ -1,13 +1,14 @@
 /** The primary's side of the admin API (admin-api.md): implements `AdminBackend` over the `Primary` (live KV
- *  state, /status, guard, readiness), the Consul writer and the data paths' counters. Owns nothing itself; it
+ *  state, /status, guard, readiness), the writer of the configured write mode and the data paths' counters. Owns nothing itself; it
  *  only translates, so the admin folder never imports the primary, scripts or proxy (style.md's table). */
 
 import { type AdminBackend, type AdminOptions, type AdminServer, type ConnectionStats, type Readiness, type ScriptErrorReport, startAdminServer } from '../admin/index.js'
 import { upstreamDefaultsFrom } from '../checkups/index.js'
 import type { Config } from '../config/index.js'
 import type { KvState } from '../consul/apply.js'
-import { closeEndpoints, createEndpoints } from '../consul/client.js'
+import { closeEndpoints, type ConsulEndpoint, createEndpoints } from '../consul/client.js'
 import { classifyKey, type ScriptRuntime } from '../consul/keys.js'
+import { LocalKvWriter } from '../consul/local-write.js'
 import { ConsulKvWriter } from '../consul/write.js'
 import type { Logger } from '../log.js'
 import type { Primary } from './primary.js'
@@ -33,9 +34,6 @@ export interface ClosableAdminBackend extends AdminBackend {
 export function createAdminBackend(params: AdminBackendParams): ClosableAdminBackend {
   const { config, primary } = params
   const endpoints = config.consul.enable && config.consul.write_through ? createEndpoints(config) : []
-  const writer = endpoints.length > 0
-    ? new ConsulKvWriter({ endpoints, prefix: config.consul.config_key_prefix, timeoutMs: config.consul.timeout * 1000 })
-    : null
   const staticUpstreams: ReadonlyMap<string, unknown> = new Map(Object.entries(config.upstreams))
   /** First time this node saw each rejected script version, so `time` does not move on every GET. */
   const rejectionSeenAt = new Map<string, { modifyIndex: bigint; atMs: number }>()
@@ -62,8 +60,7 @@ export function createAdminBackend(params: AdminBackendParams): ClosableAdminBac
     staticUpstreams: () => staticUpstreams,
     compileScript: params.compileScript,
     scriptErrors: (runtime) => [...compileRejections(primary.state, runtime), ...params.scriptLoadErrors(runtime)],
-    writer,
-    waitForApplied: (index, timeoutMs) => primary.consulWatch?.waitForApplied(index, timeoutMs) ?? Promise.resolve(false),
+    ...adminWriterFor(config, primary, endpoints),
     recordAdminDeletion: (key, modifyIndex) => primary.recordAdminDeletion(key, modifyIndex),
     // With guard.enable false nothing is ever held, so release answers "nothing held"; only without Consul is
     // there no guard at all (admin-api.md §8).
@@ -77,6 +74,26 @@ export function createAdminBackend(params: AdminBackendParams): ClosableAdminBac
     connectionStats: params.connectionStats,
     metricsText: params.metricsText,
     close: () => closeEndpoints(endpoints),
+  }
+}
+
+export type AdminWriter = Pick<AdminBackend, 'writer' | 'isWriteThrough' | 'waitForApplied'>
+
+/** The writer of the configured mode (admin-api.md §4): Consul through `endpoints` when `consul.enable` and
+ *  `consul.write_through` are both true, else the local writer over the primary, whose writes are applied before
+ *  they resolve, so read-your-writes has nothing to wait for. */
+export function adminWriterFor(
+  config: Config,
+  primary: Primary,
+  endpoints: readonly ConsulEndpoint[],
+): AdminWriter {
+  if (!config.consul.enable || !config.consul.write_through) {
+    return { writer: new LocalKvWriter(primary), isWriteThrough: false, waitForApplied: () => Promise.resolve(true) }
+  }
+  return {
+    writer: new ConsulKvWriter({ endpoints, prefix: config.consul.config_key_prefix, timeoutMs: config.consul.timeout * 1000 }),
+    isWriteThrough: true,
+    waitForApplied: (index, timeoutMs) => primary.consulWatch?.waitForApplied(index, timeoutMs) ?? Promise.resolve(false),
   }
 }
 

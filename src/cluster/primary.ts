@@ -17,6 +17,7 @@ import {
 } from '../checkups/index.js'
 import type { Config } from '../config/index.js'
 import type { ApplyOptions, KvState } from '../consul/apply.js'
+import type { LocalKvChange } from '../consul/local-write.js'
 import type { ConfigSource } from '../consul/status.js'
 import { type AppliedChange, ConsulSync, type Readiness, type SyncCounters } from '../consul/sync.js'
 import type { KvWatch } from '../consul/watch.js'
@@ -133,6 +134,12 @@ export class Primary {
   /** The admin API deleted `key` through Consul at `index`; the guard lets that removal through (consul.md §6). */
   recordAdminDeletion(key: string, index: bigint): void {
     this.sync.recordAdminDeletion(key, index)
+  }
+
+  /** An admin write in a local mode (admin-api.md §4), for the admin API's local writer (consul/local-write.ts): it
+   *  is installed and reaches the workers like a Consul change. Resolves with the written keys' ModifyIndex. */
+  applyAdminWrite(changes: readonly LocalKvChange[]): Promise<bigint> {
+    return this.sync.applyAdminWrite(changes)
   }
 
   /** Called after every applied change of what is served; returns the unsubscribe function. */

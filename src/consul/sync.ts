@@ -17,12 +17,15 @@ import {
 } from '../checkups/index.js'
 import type { Config } from '../config/index.js'
 import type { Logger } from '../log.js'
-import { loadSnapshotFile, removeStaleTempFiles, type SnapshotBody, type SnapshotContent, type SnapshotLoadResult, SnapshotWriter } from '../snapshot/index.js'
+import { loadSnapshotFile, removeStaleTempFiles, type SnapshotBody, type SnapshotContent, type SnapshotLoadResult, SnapshotWriter, writeSnapshotFile } from '../snapshot/index.js'
+import { PRODUCT_VERSION } from '../version.js'
+import { AdminOverlay } from './admin-overlay.js'
 import { type ApplyOptions, applyListing, EMPTY_KV_STATE, type KvState } from './apply.js'
 import { closeEndpoints, type ConsulEndpoint, createEndpoints } from './client.js'
 import { DynamicConfigOverlay, readRawKey } from './dynamic-config.js'
 import { DeletionGuard } from './guard.js'
 import { CronJob } from './cron-job.js'
+import { buildLocalState, type LocalKvChange, nextStoreIndex } from './local-write.js'
 import { ConsulServerHealth } from './server-health.js'
 import {
   buildConsulStatus,
@@ -111,6 +114,8 @@ export class ConsulSync {
   readonly #overlay: DynamicConfigOverlay | null
   readonly #listeners = new Set<(change: AppliedChange) => void>()
   readonly #overrideListeners = new Set<(key: string, value: unknown) => void>()
+  /** Admin values kept in memory over Consul's (`consul.write_through: false`); null in the other modes. */
+  readonly #adminOverlay: AdminOverlay | null
 
   #state: KvState = EMPTY_KV_STATE
   /** Where each served key's value came from: Consul, or the snapshot file until Consul confirms it. */
@@ -156,8 +161,9 @@ export class ConsulSync {
         log: options.log,
       })
       : null
-    // With Consul off the file is the store and only admin changes (not built yet) rewrite it.
+    // With Consul off the file is the store and only admin changes rewrite it (applyAdminWrite), never in the background.
     this.#writer = config.snapshot.enable && config.consul.enable ? new SnapshotWriter({ path: config.snapshot.path, logger: options.log }) : null
+    this.#adminOverlay = config.consul.enable && !config.consul.write_through ? new AdminOverlay() : null
     if (!config.consul.enable) {
       this.#endpoints = []
       this.#watch = null
@@ -347,6 +353,37 @@ export class ConsulSync {
   recordAdminDeletion(key: string, index: bigint): void {
     const prefix = this.#config.consul.config_key_prefix
     this.#guard.recordAdminDeletion(prefix !== '' && key.startsWith(prefix) ? key.slice(prefix.length) : key, index)
+  }
+
+  /** An admin write in a local mode (admin-api.md §4), already checked against the live state by the local writer
+   *  (local-write.ts). `consul.write_through: false`: applied in memory over Consul's values (`source: admin`).
+   *  `consul.enable: false`: the snapshot file is written first and nothing changes when that fails (it rejects with
+   *  the SnapshotWriteError). Either way it is installed and broadcast like a Consul change. Resolves with the
+   *  ModifyIndex the written keys got. */
+  async applyAdminWrite(changes: readonly LocalKvChange[]): Promise<bigint> {
+    const previous = this.#state
+    const overlay = this.#adminOverlay
+    const modifyIndex = overlay?.nextIndex() ?? nextStoreIndex(previous)
+    // In memory the state keeps Consul's listing index (the watch compares listings with it); the file store's index
+    // is its own and moves with each write.
+    const next = buildLocalState(previous, changes, modifyIndex, overlay === null ? modifyIndex : previous.index, this.#applyOptions)
+    const keys = changes.map((change) => change.key)
+    const isFileStore = overlay === null && this.#config.snapshot.enable
+    if (isFileStore) {
+      await writeSnapshotFile(this.#config.snapshot.path, {
+        ...this.#snapshotContent(next),
+        writtenAt: new Date(this.#clock.nowMs()).toISOString(),
+        slardarVersion: PRODUCT_VERSION,
+      })
+    }
+    overlay?.record(keys, previous, next)
+    const origins = new Map(this.#origins)
+    for (const key of keys) {
+      if (next.served.has(key)) origins.set(key, isFileStore ? 'snapshot' : 'admin')
+      else origins.delete(key)
+    }
+    this.#install(next, origins, false)
+    return modifyIndex
   }
 
   /** `/status` `consul` (consul.md §12). */
@@ -546,15 +583,24 @@ export class ConsulSync {
   /** Applies `listing` on top of `before` through the guard and installs the result. Returns the changed keys. */
   #applyConsulListing(before: KvState, beforeOrigins: ReadonlyMap<string, UpstreamSource>, listing: Listing, reason: ListingReason): string[] {
     const startedMs = performance.now()
-    const next = this.#applyGuarded(before, listing)
+    const overlay = this.#adminOverlay
+    const merged = overlay?.merge(listing) ?? { listing, replaced: [] }
+    for (const { key, consulIndex } of merged.replaced) {
+      const change = consulIndex === null ? 'deleted it' : `changed it (ModifyIndex ${consulIndex})`
+      this.#log.info({ key, modify_index: consulIndex?.toString() ?? null }, `admin value of ${key} replaced: consul ${change}`)
+    }
+    const next = this.#applyGuarded(before, merged.listing)
     this.#latestListing = listing
     const fromConsul = new Set<string>()
-    for (const entry of listing.entries) {
+    for (const entry of merged.listing.entries) {
       // A rejected value keeps serving whatever came before, and so keeps that value's origin.
       if (entry.value !== null && next.rejections.get(entry.key)?.modifyIndex !== entry.modifyIndex) fromConsul.add(entry.key)
     }
     const origins = new Map<string, UpstreamSource>()
-    for (const key of next.served.keys()) origins.set(key, fromConsul.has(key) ? 'consul' : (beforeOrigins.get(key) ?? 'consul'))
+    for (const key of next.served.keys()) {
+      const origin = overlay?.has(key) === true ? 'admin' : fromConsul.has(key) ? 'consul' : (beforeOrigins.get(key) ?? 'consul')
+      origins.set(key, origin)
+    }
     const changedKeys = this.#install(next, origins, true)
     this.#options.observeApplySeconds?.((performance.now() - startedMs) / 1000)
     if (changedKeys.length > 0 && this.#log.isLevelEnabled('info')) {
@@ -655,7 +701,6 @@ export class ConsulSync {
     void this.#writer?.flush()
   }
 
-  /** Exactly the entries behind the live state (consul.md §11): held removals and rejected keys' previous versions. */
   /** `jobs.snapshot_housekeeping`: removes temp files of writers that died mid-write, and rewrites the file when
    *  someone deleted or damaged it while this node serves a state it can stand behind (from Consul, or loaded from
    *  that file): a restart must find a last-known-good file. A file that failed to load at start is left for the
@@ -673,13 +718,15 @@ export class ConsulSync {
     await this.#writer.flush()
   }
 
-  #snapshotContent(): SnapshotContent {
-    const state = this.#state
+  /** Exactly the entries behind the live state (consul.md §11): held removals and rejected keys' previous versions;
+   *  with admin values in memory, Consul's versions behind them (consul.md §8: not in the snapshot file). */
+  #snapshotContent(state: KvState = this.#state): SnapshotContent {
+    const entries = [...state.served.values()].map((served) => served.entry)
     return {
       prefix: this.#config.consul.config_key_prefix,
       datacenter: this.#config.consul.datacenter,
       consulIndex: state.index,
-      entries: [...state.served.values()].map((served) => served.entry),
+      entries: this.#adminOverlay?.consulView(entries) ?? entries,
     }
   }
 

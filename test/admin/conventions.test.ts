@@ -159,24 +159,3 @@ test('a malformed request line still gets a JSON 400 and a closed connection', a
   assert.ok(exchange.text.endsWith('{"status":400,"msg":"bad request"}'))
   assert.ok(exchange.closedByServer)
 })
-
-test('with consul.write_through false every write answers 503 and nothing is written', async (t) => {
-  const h = await startAdminHarness(t, { config: { consul: { write_through: false } } })
-  const msg = '{"status":503,"msg":"admin writes need consul.enable and consul.write_through in this version"}'
-  const before = h.consul.server.stats().index
-  for (const [method, path, body] of [
-    ['POST', '/upstream/api', upstreamBody(9001)],
-    ['DELETE', '/upstream/api', undefined],
-    ['PUT', '/stream_upstream/3131', upstreamBody(9001)],
-    ['POST', '/lua/modules.a', 'return {}'],
-    ['PUT', '/lua/modules.a', undefined],
-    ['PUT', '/lua', undefined],
-    ['PUT', '/js/version', 'v1'],
-    ['DELETE', '/js/x', undefined],
-  ] as const) {
-    const res = await h.request(method, path, body === undefined ? {} : { body })
-    assert.equal(res.text, msg, `${method} ${path}`)
-  }
-  assert.equal(h.consul.server.stats().index, before, 'nothing was written to Consul')
-  assert.equal((await h.request('POST', '/upstream/api?dry_run=1', { body: upstreamBody(9001) })).status, 200, 'a dry run still validates')
-})

@@ -1,5 +1,5 @@
 /** Starts the admin API for one test against real parts: the embedded Consul, a real `Primary` watching it
- *  (its live KvState and `consulWatch.waitForApplied`), the real Consul writer, lua-compat's compile check for
+ *  (its live KvState and `consulWatch.waitForApplied`), the product's writer for the configured mode, lua-compat's compile check for
  *  Lua and a `node:vm` parse for JS. The backend below is what src/cluster/ will implement; the few parts the
  *  primary does not have yet (guard, readiness of workers, connection stats, extra metrics) are plain fields a
  *  test sets. Everything is closed by `t.after`.
@@ -15,14 +15,13 @@ import { Script } from 'node:vm'
 import { createLuaRuntime, type LuaRuntime } from '../../lua-compat/index.js'
 import { type AdminBackend, type AdminServer, type ConnectionStats, type Readiness, type ScriptErrorReport, startAdminServer } from '../../src/admin/index.js'
 import { buildStatusDocument, type JsonValue } from '../../src/checkups/index.js'
-import { adminOptionsFrom } from '../../src/cluster/admin-backend.js'
+import { adminOptionsFrom, adminWriterFor } from '../../src/cluster/admin-backend.js'
 import { Primary } from '../../src/cluster/primary.js'
 import { buildConfig, type Config } from '../../src/config/index.js'
 import type { KvState } from '../../src/consul/apply.js'
 import { closeEndpoints, createEndpoints } from '../../src/consul/client.js'
 import { classifyKey, type ScriptRuntime } from '../../src/consul/keys.js'
 import type { Listing, ListingReason, WatchHandler } from '../../src/consul/watch.js'
-import { ConsulKvWriter } from '../../src/consul/write.js'
 import { createSilentLogger, type Logger } from '../../src/log.js'
 import { PRODUCT_VERSION } from '../../src/version.js'
 import { type DevConsul, startDevConsul } from './dev-consul.js'
@@ -137,9 +136,6 @@ export async function startAdminHarness(t: TestContext, options: HarnessOptions 
 
   const endpoints = config.consul.enable ? createEndpoints(config) : []
   t.after(() => closeEndpoints(endpoints))
-  const writer = config.consul.enable && config.consul.write_through
-    ? new ConsulKvWriter({ endpoints, prefix: config.consul.config_key_prefix, timeoutMs: config.consul.timeout * 1000 })
-    : null
   const startTimeMs = Date.now()
   const staticUpstreams = new Map(Object.entries(config.upstreams))
   const backend: AdminBackend = {
@@ -165,8 +161,7 @@ export async function startAdminHarness(t: TestContext, options: HarnessOptions 
     staticUpstreams: () => staticUpstreams,
     compileScript,
     scriptErrors: (runtime) => scriptRejections(primary.state, config, runtime),
-    writer,
-    waitForApplied: (index, timeoutMs) => watch?.waitForApplied(index, timeoutMs) ?? Promise.resolve(false),
+    ...adminWriterFor(config, primary, endpoints),
     recordAdminDeletion: (key, modifyIndex) => {
       controls.adminDeletions.push({ key, modifyIndex })
       primary.recordAdminDeletion(key, modifyIndex)
