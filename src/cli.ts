@@ -4,7 +4,7 @@
  *  wiring; everything it runs lives in the folders it imports. */
 
 import { parseArgs } from 'node:util'
-import { type Config, ConfigFileError, ConfigInvalidError, describeConfig, loadConfigFile, parseConfigText } from './config/index.js'
+import { type Config, ConfigFileError, ConfigInvalidError, configToApply, describeConfig, diffConfig, loadConfigFile, parseConfigText } from './config/index.js'
 import { createEndpoints, closeEndpoints } from './consul/client.js'
 import { seedIfEmpty } from './consul/seed.js'
 import { parseStaticUpstreams } from './cluster/primary.js'
@@ -91,40 +91,76 @@ function loadDevServer(): Promise<typeof import('./consul/devserver/index.js')> 
 
 /** Runs the product until a signal ends it: loads the startup config (consul.md §3) — with none to load the
  *  primary's StartupError carries the whole line printed after `fatal: ` (main's catch) and the process exits 1 —
- *  then opens the proxy, stream and admin listeners. `afterStop` runs once the product has shut down. */
-async function runProduct(config: Config, configPath: string | null, log: Logger, afterStop: () => Promise<void> = async () => undefined): Promise<void> {
+ *  then opens the proxy, stream and admin listeners. `reread` loads the config file again for SIGHUP (null: there is
+ *  no file). `afterStop` runs once the product has shut down. */
+async function runProduct(config: Config, reread: (() => Promise<Config>) | null, log: Logger, afterStop: () => Promise<void> = async () => undefined): Promise<void> {
   let product: SingleProcess | MultiProcess | null = null
+  let isStopping = false
   waitForShutdown(log, async () => {
+    isStopping = true
     await product?.shutdown()
     await afterStop()
   })
   process.on('SIGUSR1', () => product?.reopenLogs())
-  process.on('SIGHUP', () => void recheckConfig(configPath, log))
+  let running = config
+  // One reload at a time, in signal order: a roll takes a while and a second SIGHUP must diff against its result.
+  let reloads = Promise.resolve()
+  process.on('SIGHUP', () => {
+    reloads = reloads.then(async () => {
+      if (product === null || isStopping) return
+      running = await reloadConfig(product, running, reread, log)
+    })
+  })
   // workers: 0 runs everything here; otherwise this process is the primary and the data paths run in workers.
   product = config.workers === 0 ? await SingleProcess.start(config, log) : await MultiProcess.start(config, log)
   log.info({ source: product.primary.source, ...product.addresses }, 'slardar serving')
 }
 
-/** SIGHUP (proxy.md §10): the file is re-read and validated, and an invalid one is rejected with its problems
- *  while the running config keeps serving. Applying a valid file in place comes with the process model (#7). */
-async function recheckConfig(configPath: string | null, log: Logger): Promise<void> {
-  if (configPath === null) {
+/** SIGHUP (proxy.md §10): the file is re-read and validated; an invalid one is rejected with its problems while the
+ *  running config keeps serving. A valid one is compared with the running config (config/ diffConfig): each option
+ *  only a restart applies gets a WARN and keeps its running value, the rest is applied in place or by rolling the
+ *  workers. Resolves with the config now in effect; never rejects. */
+async function reloadConfig(product: SingleProcess | MultiProcess, running: Config, reread: (() => Promise<Config>) | null, log: Logger): Promise<Config> {
+  if (reread === null) {
     log.warn('SIGHUP: running on built-in defaults, there is no config file to re-read')
-    return
+    return running
   }
+  let next: Config
   try {
-    await readConfig({ config: configPath }, false)
-    log.warn({ path: configPath }, 'SIGHUP: the config file is valid; restart slardar to apply it (in-place reload comes with issue #7)')
+    next = await reread()
   } catch (err) {
-    log.error({ path: configPath }, `SIGHUP: config rejected, the running config keeps serving: ${(err as Error).message}`)
+    log.error(`SIGHUP: config rejected, the running config keeps serving: ${(err as Error).message}`)
+    return running
   }
+  const diff = diffConfig(running, next)
+  for (const option of diff.restartOnly) log.warn({ option }, `SIGHUP: ${option} changed; restart slardar to apply`)
+  if (diff.inPlace.length === 0 && !diff.roll) {
+    log.info({ restart_only: diff.restartOnly }, 'SIGHUP: config re-read; nothing to apply without a restart')
+    return running
+  }
+  const applied = configToApply(running, next, diff)
+  try {
+    const outcome = product instanceof MultiProcess ? await product.reload(applied, diff.roll) : await product.reload(applied)
+    if (!outcome.ok) {
+      log.error({ roll_for: diff.rollFor }, `SIGHUP: config not applied, the running config keeps serving: the workers could not be rolled (${outcome.reason})`)
+      return running
+    }
+  } catch (err) {
+    // Only re-opening the admin API can fail after the rest was applied: the running config is now `applied`.
+    log.error({ err }, `SIGHUP: config applied, but the admin API could not re-open: ${(err as Error).message}`)
+    return applied
+  }
+  const rolled = diff.roll ? `; workers rolled for ${diff.rollFor.join(', ')}` : ''
+  const inPlace = diff.inPlace.length > 0 ? `applied in place: ${diff.inPlace.join(', ')}` : 'nothing in place'
+  log.info({ in_place: diff.inPlace, roll_for: diff.rollFor, restart_only: diff.restartOnly, ...product.addresses }, `SIGHUP: config reloaded, ${inPlace}${rolled}`)
+  return applied
 }
 
 async function commandStart(argv: readonly string[]): Promise<void> {
   const flags = parse(argv, CONFIG_FLAGS)
   const config = await readConfig(flags, false)
   const log = createAppLogger({ level: config.log.level, pretty: config.log.pretty, bindings: { role: 'primary' } })
-  await runProduct(config, configPathOf(flags), log)
+  await runProduct(config, () => readConfig(flags, false), log)
 }
 
 function configPathOf(flags: Flags): string {
@@ -152,7 +188,7 @@ async function commandDev(argv: readonly string[]): Promise<void> {
   } finally {
     closeEndpoints(endpoints)
   }
-  await runProduct(config, flags['config'] === undefined ? null : configPathOf(flags), log, () => devServer.close())
+  await runProduct(config, flags['config'] === undefined ? null : () => readConfig(flags, false), log, () => devServer.close())
 }
 
 async function commandConsulDev(argv: readonly string[]): Promise<void> {

@@ -34,7 +34,6 @@ export interface ClosableAdminBackend extends AdminBackend {
 export function createAdminBackend(params: AdminBackendParams): ClosableAdminBackend {
   const { config, primary } = params
   const endpoints = config.consul.enable && config.consul.write_through ? createEndpoints(config) : []
-  const staticUpstreams: ReadonlyMap<string, unknown> = new Map(Object.entries(config.upstreams))
   /** First time this node saw each rejected script version, so `time` does not move on every GET. */
   const rejectionSeenAt = new Map<string, { modifyIndex: bigint; atMs: number }>()
 
@@ -57,7 +56,8 @@ export function createAdminBackend(params: AdminBackendParams): ClosableAdminBac
     kvState: () => primary.state,
     onStateApplied: (listener) => primary.onApplied((change) => listener(change.state)),
     statusDocument: () => primary.statusDocument(),
-    staticUpstreams: () => staticUpstreams,
+    // The primary's config, so a SIGHUP reload of the file's upstreams shows here too.
+    staticUpstreams: () => new Map(Object.entries(primary.config.upstreams)),
     compileScript: params.compileScript,
     scriptErrors: (runtime) => [...compileRejections(primary.state, runtime), ...params.scriptLoadErrors(runtime)],
     ...adminWriterFor(config, primary, endpoints),
@@ -110,6 +110,19 @@ export function adminOptionsFrom(config: Config): AdminOptions {
     upstreamDefaults: upstreamDefaultsFrom(config),
     streamPorts: config.stream.listen.map((address) => address.port),
   }
+}
+
+/** SIGHUP reload (proxy.md §10): the admin API takes its options (token, protect_reads, apply_wait, allowed_hosts, the
+ *  upstream defaults it validates bodies with, stream ports) when it starts, so when they change it is closed and
+ *  opened again on the address it holds (`admin.listen` itself is restart-only). Requests open at that instant are
+ *  cut. Rejects like startAdmin when the address cannot be bound again; the admin API is then closed. */
+export async function reopenAdminIfChanged(admin: AdminServer | null, running: Config, next: Config, backend: AdminBackend, log: Logger): Promise<AdminServer | null> {
+  if (admin === null) return null
+  const runningOptions = { ...adminOptionsFrom(running), port: admin.port }
+  const nextOptions = { ...adminOptionsFrom(next), port: admin.port }
+  if (JSON.stringify(runningOptions) === JSON.stringify(nextOptions)) return admin
+  await admin.close()
+  return startAdminServer({ options: nextOptions, backend, log: log.child({ component: 'admin' }) })
 }
 
 /** Opens the admin API (`admin.*` options) over `backend`. */

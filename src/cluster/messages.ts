@@ -9,8 +9,11 @@
  *  worker  → ready                      (full state applied, listeners open) | start.failed, then it exits
  *  primary → state.diff | health | addresses | ping | logs.reopen …   (in order, after the full state)
  *  worker  → feedback | script.errors | stats | pong | resync | config.reads …
- *  primary → drain;  worker → drained, then it exits 0
+ *  primary → config                     (SIGHUP reload: the options that apply in place, proxy.md §10)
+ *  primary → drain;  worker → drained;  primary → exit;  the worker exits 0
  *  ```
+ *  A reload that changes listeners or the worker count rolls the workers instead: a new generation goes through the
+ *  conversation from `hello`, and once all of it is ready the old one gets `drain`.
  *  A diff whose `from` is not the worker's version means the worker missed something: it answers `resync` and the
  *  primary sends `state.full` again. Health and address broadcasts carry no version: they name servers, and a
  *  worker ignores changes for servers it does not have (checkups' `applyHealth`). */
@@ -100,6 +103,11 @@ export type ToWorker =
   | { readonly kind: 'ping'; readonly seq: number }
   | { readonly kind: 'drain'; readonly deadlineMs: number }
   | { readonly kind: 'logs.reopen' }
+  /** SIGHUP reload: the config now in effect; the worker swaps its proxy, stream and log options (not its listeners). */
+  | { readonly kind: 'config'; readonly config: Config }
+  /** Answers `drained`. The channel is ordered, so every connection the primary handed this worker before it saw the
+   *  worker's listeners close has arrived (and was refused, going to another worker): exiting now loses none. */
+  | { readonly kind: 'exit' }
 
 export type FromWorker =
   | { readonly kind: 'hello' }

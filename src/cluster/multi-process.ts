@@ -10,10 +10,10 @@ import type { AdminServer } from '../admin/index.js'
 import type { Config } from '../config/index.js'
 import type { Logger } from '../log.js'
 import { createScriptChecker, type ScriptChecker } from '../scripts/index.js'
-import { type ClosableAdminBackend, createAdminBackend, startAdmin } from './admin-backend.js'
+import { type ClosableAdminBackend, createAdminBackend, reopenAdminIfChanged, startAdmin } from './admin-backend.js'
 import { collectMetricsText } from './metrics.js'
 import { Primary } from './primary.js'
-import type { ListeningAddresses } from './single-process.js'
+import type { ListeningAddresses, ReloadOutcome } from './single-process.js'
 import { StateFeed } from './state-feed.js'
 import { Supervisor } from './supervisor.js'
 
@@ -27,7 +27,7 @@ export class MultiProcess {
   #admin: AdminServer | null = null
 
   private constructor(
-    private readonly config: Config,
+    private config: Config,
     private readonly log: Logger,
     readonly primary: Primary,
     readonly supervisor: Supervisor,
@@ -98,6 +98,25 @@ export class MultiProcess {
     if (cut > 0) this.log.warn({ cut }, `shutdown deadline reached: the workers cut ${cut} connection(s)`)
     await this.close()
     return cut
+  }
+
+  /** SIGHUP reload (proxy.md §10) of `next`, a validated config whose restart-only options keep their running values
+   *  (config/ configToApply). With `roll` (listeners or worker count changed) a new generation of workers starts with
+   *  `next` first; if it cannot, nothing is applied and the running workers keep serving. Then the primary takes its
+   *  part (static upstreams, upstream defaults, conf_hash: the workers get those as state diffs), its log level and the
+   *  admin API theirs, and without a roll every worker swaps its options in place. */
+  async reload(next: Config, roll: boolean): Promise<ReloadOutcome> {
+    const running = this.config
+    if (roll) {
+      const rolled = await this.supervisor.roll(next, workerCountOf(next.workers))
+      if (!rolled.ok) return rolled
+    }
+    this.primary.reconfigure(next)
+    this.log.level = next.log.level
+    if (!roll) this.supervisor.reconfigure(next)
+    this.config = next
+    this.#admin = await reopenAdminIfChanged(this.#admin, running, next, this.backend, this.log)
+    return { ok: true }
   }
 
   /** SIGUSR1: every worker reopens its access log. */

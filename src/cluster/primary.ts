@@ -12,11 +12,12 @@ import {
   type JsonValue,
   parseUpstreamJson,
   type UpstreamChange,
+  type UpstreamDefinition,
   upstreamDefaultsFrom,
   type UpstreamSourceInfo,
 } from '../checkups/index.js'
 import type { Config } from '../config/index.js'
-import type { ApplyOptions, KvState } from '../consul/apply.js'
+import { type ApplyOptions, applyListing, EMPTY_KV_STATE, type KvState } from '../consul/apply.js'
 import type { LocalKvChange } from '../consul/local-write.js'
 import type { ConfigSource } from '../consul/status.js'
 import { type AppliedChange, ConsulSync, type Readiness, type SyncCounters } from '../consul/sync.js'
@@ -44,12 +45,13 @@ export class Primary {
   readonly #installListeners = new Set<(report: ApplyReport, changes: readonly UpstreamChange[]) => void>()
   readonly #broadcastListeners = new Set<(message: HealthBroadcast) => void>()
   readonly #configTimer: () => Record<string, 'alive' | 'dead'>
+  #config: Config
+  /** The config file's static upstreams by name; ConsulSync reads the same set to shadow KV upstreams of those names,
+   *  so a reload that adds or removes one updates it in place. */
+  readonly #staticNames: Set<string>
 
-  constructor(
-    private readonly config: Config,
-    log: Logger,
-    options: PrimaryOptions = {},
-  ) {
+  constructor(config: Config, log: Logger, options: PrimaryOptions = {}) {
+    this.#config = config
     this.#configTimer = options.configTimer ?? (() => ({ 'worker-0': 'alive' }))
     this.checkups = new CheckupsPrimary({
       checkupTimerIntervalSec: config.global.checkup_timer_interval,
@@ -66,14 +68,67 @@ export class Primary {
     })
     const staticChanges = parseStaticUpstreams(config).changes
     if (staticChanges.length > 0) this.checkups.install(staticChanges)
+    this.#staticNames = new Set(staticChanges.map((change) => change.name))
     this.sync = new ConsulSync({
       config,
       log,
-      staticUpstreamNames: new Set(staticChanges.map((change) => change.name)),
+      staticUpstreamNames: this.#staticNames,
       onUpstreamChanges: (changes) => this.#install(changes),
       observeApplySeconds: (seconds) => observeSeconds(this.consulApplySeconds, CONSUL_APPLY_SECONDS_BUCKETS, seconds),
       ...(options.compileScript === undefined ? {} : { compileScript: options.compileScript }),
     })
+  }
+
+  /** The config in effect (replaced by `reconfigure`). */
+  get config(): Config {
+    return this.#config
+  }
+
+  /** SIGHUP reload (proxy.md §10) of the options the primary holds: `global.conf_hash`, the static upstreams, and the
+   *  upstream defaults (`proxy.tries`, timeouts, `keepalive`, `stream.tries`, `global.default_*`), which are baked into
+   *  every parsed upstream, so the KV upstreams are re-parsed with them. Every resulting change is installed the way a
+   *  KV change is (checkups, then `onInstalled` listeners: the workers' diff). `next` must have passed the same
+   *  validation as at start (cli.ts readConfig). Returns the names of the upstreams that changed. */
+  reconfigure(next: Config): string[] {
+    const defaults = upstreamDefaultsFrom(next)
+    const haveDefaultsChanged = JSON.stringify(defaults) !== JSON.stringify(upstreamDefaultsFrom(this.#config))
+    const runningStatic = new Set(this.#staticNames)
+    const nextStatic = new Map<string, UpstreamDefinition>()
+    for (const change of parseStaticUpstreams(next).changes) if (change.kind === 'set') nextStatic.set(change.name, change.definition)
+    this.#config = next
+    this.#staticNames.clear()
+    for (const name of nextStatic.keys()) this.#staticNames.add(name)
+    if (haveDefaultsChanged) this.sync.useUpstreamDefaults(defaults)
+    const kvDefinitions = this.#kvUpstreamDefinitions(haveDefaultsChanged)
+    // Without new defaults only the static names can change; with them, every upstream may.
+    const names = new Set([...runningStatic, ...nextStatic.keys()])
+    if (haveDefaultsChanged) for (const name of kvDefinitions.keys()) names.add(name)
+    const changes: UpstreamChange[] = []
+    for (const name of names) {
+      const wanted = nextStatic.get(name) ?? kvDefinitions.get(name) ?? null
+      const installed = this.checkups.table.get(name)?.definition ?? null
+      if (wanted === null) {
+        if (installed !== null) changes.push({ kind: 'delete', name })
+      } else if (installed === null || JSON.stringify(installed) !== JSON.stringify(wanted)) {
+        changes.push({ kind: 'set', name, definition: wanted })
+      }
+    }
+    if (changes.length > 0) this.#install(changes)
+    return changes.map((change) => change.name)
+  }
+
+  /** The served KV upstreams by name; re-parsed with the current apply options when `reparse` (new defaults). A value
+   *  served now parsed once, so it parses again: the defaults only fill fields it leaves out. */
+  #kvUpstreamDefinitions(reparse: boolean): Map<string, UpstreamDefinition> {
+    const state = this.sync.state
+    // Scripts in the listing are not compiled again: only upstreams are read from the result.
+    const upstreamsOnly = { layout: this.sync.applyOptions.layout, upstreamDefaults: this.sync.applyOptions.upstreamDefaults }
+    const definitions = new Map<string, UpstreamDefinition>()
+    const served = reparse
+      ? applyListing(EMPTY_KV_STATE, { index: state.index, entries: [...state.served.values()].map((key) => key.entry), server: 'reload', knownLeader: null }, upstreamsOnly).next.served
+      : state.served
+    for (const { value } of served.values()) if (value.kind === 'upstream') definitions.set(value.name, value.definition)
+    return definitions
   }
 
   /** Resolves with the config's source once one is loaded (consul.md §3); rejects with a StartupError (code
@@ -194,7 +249,7 @@ export class Primary {
       slardarVersion: PRODUCT_VERSION,
       startTimeMs: this.startTimeMs,
       heartbeat: this.checkups.heartbeat,
-      confHash: this.config.global.conf_hash,
+      confHash: this.#config.global.conf_hash,
       shdConfigVersion: this.configVersion,
       configTimer: this.#configTimer(),
       consul: this.consulStatus(),

@@ -13,7 +13,8 @@ import { type AccessLog, createAccessLog, type Logger } from '../log.js'
 import { HttpProxy } from '../proxy/index.js'
 import { createScriptChecker, ScriptStore } from '../scripts/index.js'
 import { StreamProxy } from '../stream/index.js'
-import { type ClosableAdminBackend, createAdminBackend, startAdmin } from './admin-backend.js'
+import { type ClosableAdminBackend, createAdminBackend, reopenAdminIfChanged, startAdmin } from './admin-backend.js'
+import { reconfigureDataPaths } from './data-path-reload.js'
 import { collectMetricsText } from './metrics.js'
 import { Primary } from './primary.js'
 import { enableLinearRegexpFallback } from './regexp-fallback.js'
@@ -24,12 +25,15 @@ export interface ListeningAddresses {
   readonly admin: { readonly host: string; readonly port: number } | null
 }
 
+/** How a SIGHUP reload ended: on failure nothing of it was applied and `reason` says why. */
+export type ReloadOutcome = { readonly ok: true } | { readonly ok: false; readonly reason: string }
+
 export class SingleProcess {
   #isShuttingDown = false
   #isServing = false
 
   private constructor(
-    private readonly config: Config,
+    private config: Config,
     private readonly log: Logger,
     readonly primary: Primary,
     readonly scripts: ScriptStore,
@@ -37,7 +41,7 @@ export class SingleProcess {
     private readonly closeStartResources: () => void,
     readonly proxy: HttpProxy,
     readonly stream: StreamProxy,
-    private readonly accessLog: AccessLog,
+    private accessLog: AccessLog,
     private readonly backend: ClosableAdminBackend,
   ) {}
 
@@ -132,6 +136,28 @@ export class SingleProcess {
   /** SIGUSR1: reopen the access log after rotation. */
   reopenLogs(): void {
     this.accessLog.reopen()
+  }
+
+  /** SIGHUP reload (proxy.md §10) of `next`, a validated config whose restart-only options keep their running values
+   *  (config/ configToApply): the primary takes its part (static upstreams, upstream defaults, conf_hash), the data
+   *  paths and logs theirs, and the admin API re-opens when its options changed. One process never rolls. */
+  async reload(next: Config): Promise<ReloadOutcome> {
+    const running = this.config
+    this.primary.reconfigure(next)
+    this.config = await reconfigureDataPaths({
+      running,
+      next,
+      log: this.log,
+      proxy: this.proxy,
+      stream: this.stream,
+      planner: new AttemptPlanner({ nextUpstream: next.proxy.next_upstream, onFeedback: (report) => this.primary.checkups.report(report) }),
+      accessLog: this.accessLog,
+      setAccessLog: (accessLog) => {
+        this.accessLog = accessLog
+      },
+    })
+    this.admin = await reopenAdminIfChanged(this.admin, running, next, this.backend, this.log)
+    return { ok: true }
   }
 
   private async close(): Promise<void> {

@@ -2,8 +2,9 @@
  *  (they share the proxy and stream ports), gives each the full state once the startup config is loaded, delivers
  *  every later diff and broadcast to the workers that hold a state, restarts a worker that dies (`nextRestart`),
  *  pings them for `/status` `config_timer`, keeps what they report (feedback goes on to checkups, figures to
- *  ClusterStats, script load errors for GET /lua and /js), and drains them on shutdown. Owns the worker processes;
- *  what the state is comes from state-feed.ts.
+ *  ClusterStats, script load errors for GET /lua and /js), and drains them on shutdown. A SIGHUP reload reaches the
+ *  workers through `reconfigure` (in place) or `roll` (a new generation; the old one drains once it is ready). Owns the
+ *  worker processes; what the state is comes from state-feed.ts.
  *
  *  Connections are spread by Node's default scheduling (round-robin from this process on Linux), which balances
  *  keep-alive clients evenly. Its one weakness: a connection being handed to a worker at the instant the worker is
@@ -37,12 +38,25 @@ export function nextRestart(quickDeaths: number, livedMs: number): { readonly qu
 }
 /** Time a worker gets on top of `drain_timeout` to report and exit before it is killed. */
 const DRAIN_MARGIN_MS = 5_000
+/** A rolled generation that is not ready within this long is given up; the running workers keep serving. */
+const ROLL_READY_TIMEOUT_MS = 60_000
 
 /** Where a worker is in its conversation (messages.ts). */
 type Phase = 'forked' | 'hello' | 'synced' | 'ready'
 
+/** `serving`: the generation that counts for readiness and is restarted on death. `incoming`: a roll's new generation
+ *  until all of it is ready. `retiring`: the generation a roll replaced, draining; never restarted. */
+type Role = 'serving' | 'incoming' | 'retiring'
+
 interface Slot {
   readonly index: number
+  /** Unique across generations: the key of this slot's figures in ClusterStats. */
+  readonly statsKey: number
+  /** The size of the slot's generation (`init.workerCount`). */
+  readonly workerCount: number
+  /** What the slot's worker gets in `init`; a reload in place replaces it, so a restart gets the reloaded one. */
+  config: Config
+  role: Role
   worker: Worker | null
   phase: Phase
   startedAtMs: number
@@ -53,7 +67,11 @@ interface Slot {
   restartTimer: NodeJS.Timeout | null
   scriptErrors: { readonly lua: readonly ScriptLoadError[]; readonly js: readonly ScriptLoadError[] }
   cut: number
+  listening: { proxy: readonly ListenAddress[]; stream: readonly ListenAddress[] } | null
 }
+
+/** How a roll ended: on failure the previous workers keep serving and `reason` says why. */
+export type RollResult = { readonly ok: true } | { readonly ok: false; readonly reason: string }
 
 export interface SupervisorOptions {
   readonly config: Config
@@ -79,7 +97,14 @@ export class Supervisor {
   readonly stats = new ClusterStats()
   readonly #options: SupervisorOptions
   readonly #log: Logger
-  readonly #slots: Slot[]
+  /** The serving generation. */
+  #slots: Slot[]
+  /** A roll's new generation while it starts; empty otherwise. */
+  #incoming: Slot[] = []
+  /** Replaced generations still draining. */
+  readonly #retiring = new Set<Slot>()
+  #settleRoll: ((result: RollResult) => void) | null = null
+  #nextStatsKey = 0
   readonly #pingIntervalMs: number
   readonly #pingOvertimeMs: number
   #pingTimer: NodeJS.Timeout | null = null
@@ -97,10 +122,7 @@ export class Supervisor {
     this.#log = options.log
     this.#pingIntervalMs = options.config.global.checkup_timer_interval * 1000
     this.#pingOvertimeMs = options.config.global.checkup_timer_overtime * 1000
-    this.#slots = Array.from({ length: options.workerCount }, (_, index) => ({
-      index, worker: null, phase: 'forked', startedAtMs: 0, lastAnswerMs: null, quickDeaths: 0, restartTimer: null,
-      scriptErrors: { lua: [], js: [] }, cut: 0,
-    }))
+    this.#slots = this.#newGeneration(options.config, options.workerCount, 'serving')
     this.#started = new Promise((resolve, reject) => {
       this.#settleStart = { resolve, reject }
     })
@@ -117,7 +139,7 @@ export class Supervisor {
     return this.#slots.filter((slot) => slot.phase === 'ready').length
   }
 
-  /** The listeners of the first worker that became ready (all workers share them). */
+  /** The listeners of the serving generation's first worker that became ready (all workers share them). */
   get addresses(): { proxy: readonly ListenAddress[]; stream: readonly ListenAddress[] } | null {
     return this.#addresses
   }
@@ -145,7 +167,7 @@ export class Supervisor {
 
   /** A diff or broadcast (StateFeed), for every worker that already holds a state; the others get it with theirs. */
   broadcast(message: ToWorker): void {
-    for (const slot of this.#slots) {
+    for (const slot of this.#allSlots()) {
       if (slot.phase === 'synced' || slot.phase === 'ready') this.#send(slot, message)
     }
   }
@@ -181,7 +203,9 @@ export class Supervisor {
     this.#stopTimers()
     this.#settleStart?.reject(new WorkerStartError('WORKER_START_FAILED', 'shutting down before the workers were ready'))
     this.#settleStart = null
-    const running = this.#slots.filter((slot) => slot.worker !== null)
+    this.#settleRoll?.({ ok: false, reason: 'shutting down' })
+    this.#settleRoll = null
+    const running = this.#allSlots().filter((slot) => slot.worker !== null)
     if (running.length === 0) return 0
     const allExited = new Promise<void>((resolve) => {
       this.#onAllExited = resolve
@@ -200,25 +224,101 @@ export class Supervisor {
     ])
     if (deadline !== null) clearTimeout(deadline)
     if (!isInTime) {
-      const late = this.#slots.filter((slot) => slot.worker !== null)
+      const late = this.#allSlots().filter((slot) => slot.worker !== null)
       this.#log.warn({ workers: late.map((slot) => slot.index) }, `${late.length} worker(s) still running ${DRAIN_MARGIN_MS} ms after drain_timeout: killing them`)
       for (const slot of late) slot.worker?.process.kill('SIGKILL')
       await allExited
     }
-    return this.#slots.reduce((sum, slot) => sum + slot.cut, 0)
+    return this.#allSlots().reduce((sum, slot) => sum + slot.cut, 0)
   }
 
   /** Startup failed elsewhere: end every worker now, nothing to drain. */
   async kill(): Promise<void> {
     this.#isShuttingDown = true
     this.#stopTimers()
-    const running = this.#slots.filter((slot) => slot.worker !== null)
+    const running = this.#allSlots().filter((slot) => slot.worker !== null)
     if (running.length === 0) return
     const allExited = new Promise<void>((resolve) => {
       this.#onAllExited = resolve
     })
     for (const slot of running) slot.worker?.process.kill('SIGKILL')
     await allExited
+  }
+
+  /** SIGHUP reload in place: every worker swaps to `config` now, and a worker that starts later (a restart) gets it in
+   *  `init`. Listeners and the worker count stay (those roll). */
+  reconfigure(config: Config): void {
+    for (const slot of this.#slots) slot.config = config
+    this.broadcast({ kind: 'config', config })
+  }
+
+  /** SIGHUP reload of listeners or the worker count (proxy.md §10): forks `workerCount` new workers with `config`; once
+   *  every one of them holds the state and listens, they become the serving generation and the previous workers drain
+   *  as for SIGTERM (their accepted requests finish; they exit without restart). If a new worker cannot start, or not
+   *  within ROLL_READY_TIMEOUT_MS, the new ones are killed and the previous ones keep serving. */
+  async roll(config: Config, workerCount: number): Promise<RollResult> {
+    if (this.#isShuttingDown) return { ok: false, reason: 'shutting down' }
+    if (this.#incoming.length > 0) return { ok: false, reason: 'another roll is under way' }
+    const incoming = this.#newGeneration(config, workerCount, 'incoming')
+    this.#incoming = incoming
+    let deadline: NodeJS.Timeout | null = null
+    const result = await new Promise<RollResult>((resolve) => {
+      this.#settleRoll = resolve
+      deadline = setTimeout(() => resolve({ ok: false, reason: `the new workers were not ready within ${ROLL_READY_TIMEOUT_MS} ms` }), ROLL_READY_TIMEOUT_MS)
+      for (const slot of incoming) this.#fork(slot)
+    })
+    if (deadline !== null) clearTimeout(deadline)
+    this.#settleRoll = null
+    this.#incoming = []
+    if (!result.ok || this.#isShuttingDown) {
+      // The new workers are cut loose first, so their exits neither restart them nor count as the serving ones'.
+      for (const slot of incoming) {
+        slot.role = 'retiring'
+        this.#retiring.add(slot)
+        slot.worker?.process.kill('SIGKILL')
+      }
+      return result.ok ? { ok: false, reason: 'shutting down' } : result
+    }
+    const previous = this.#slots
+    for (const slot of incoming) slot.role = 'serving'
+    this.#slots = incoming
+    this.#addresses = incoming.find((slot) => slot.listening !== null)?.listening ?? this.#addresses
+    const drainMs = config.proxy.drain_timeout * 1000
+    for (const slot of previous) this.#retire(slot, drainMs)
+    return { ok: true }
+  }
+
+  #newGeneration(config: Config, workerCount: number, role: Role): Slot[] {
+    return Array.from({ length: workerCount }, (_, index) => ({
+      index, statsKey: this.#nextStatsKey++, workerCount, config, role, worker: null, phase: 'forked' as Phase,
+      startedAtMs: 0, lastAnswerMs: null, quickDeaths: 0, restartTimer: null, scriptErrors: { lua: [], js: [] }, cut: 0,
+      listening: null,
+    }))
+  }
+
+  /** A replaced worker drains as for SIGTERM; one still running DRAIN_MARGIN_MS after the deadline is killed. */
+  #retire(slot: Slot, drainMs: number): void {
+    slot.role = 'retiring'
+    if (slot.restartTimer !== null) clearTimeout(slot.restartTimer)
+    slot.restartTimer = null
+    const worker = slot.worker
+    if (worker === null) return
+    this.#retiring.add(slot)
+    // A worker without a state has nothing in flight; one that has not said hello might not hear a drain.
+    if (slot.phase === 'synced' || slot.phase === 'ready') this.#send(slot, { kind: 'drain', deadlineMs: drainMs })
+    else worker.process.kill('SIGKILL')
+    const killTimer = setTimeout(() => {
+      if (slot.worker === worker) {
+        this.#log.warn({ worker: slot.index, pid: worker.process.pid }, `replaced worker still running ${DRAIN_MARGIN_MS} ms after drain_timeout: killing it`)
+        worker.process.kill('SIGKILL')
+      }
+    }, drainMs + DRAIN_MARGIN_MS)
+    killTimer.unref()
+  }
+
+  /** Every slot with a process or a pending restart: serving, incoming and retiring generations. */
+  #allSlots(): Slot[] {
+    return [...this.#slots, ...this.#incoming, ...this.#retiring]
   }
 
   #fork(slot: Slot): void {
@@ -248,8 +348,13 @@ export class Supervisor {
       case 'ready':
         slot.phase = 'ready'
         slot.lastAnswerMs = Date.now()
-        this.#addresses ??= { proxy: message.proxy, stream: message.stream }
+        slot.listening = { proxy: message.proxy, stream: message.stream }
         this.#log.info({ worker: slot.index, pid: worker.process.pid, version: message.version }, 'worker ready')
+        if (slot.role === 'incoming') {
+          if (this.#incoming.every((other) => other.phase === 'ready')) this.#settleRoll?.({ ok: true })
+          return
+        }
+        this.#addresses ??= slot.listening
         if (this.readyCount === this.#slots.length) {
           this.#settleStart?.resolve()
           this.#settleStart = null
@@ -257,6 +362,10 @@ export class Supervisor {
         return
       case 'start.failed':
         this.#log.error({ worker: slot.index, code: message.code }, `worker ${slot.index} cannot serve: ${message.message}`)
+        if (slot.role === 'incoming') {
+          this.#settleRoll?.({ ok: false, reason: `new worker ${slot.index} cannot serve: ${message.message}` })
+          return
+        }
         this.#settleStart?.reject(new WorkerStartError(message.code, message.message))
         this.#settleStart = null
         return
@@ -270,7 +379,7 @@ export class Supervisor {
         slot.scriptErrors = { lua: message.lua, js: message.js }
         return
       case 'stats':
-        this.stats.update(slot.index, message.stats)
+        this.stats.update(slot.statsKey, message.stats)
         return
       case 'config.reads':
         for (const key of message.keys) this.#options.onConfigRead(key)
@@ -280,6 +389,7 @@ export class Supervisor {
         return
       case 'drained':
         slot.cut = message.cut
+        this.#send(slot, { kind: 'exit' })
         return
       default:
         assertNever(message)
@@ -287,7 +397,7 @@ export class Supervisor {
   }
 
   #sendState(slot: Slot, withInit: boolean): void {
-    if (withInit) this.#send(slot, { kind: 'init', slot: slot.index, workerCount: this.#slots.length, config: this.#options.config })
+    if (withInit) this.#send(slot, { kind: 'init', slot: slot.index, workerCount: slot.workerCount, config: slot.config })
     this.#send(slot, { kind: 'state.full', state: this.#options.fullState() })
     if (slot.phase !== 'ready') slot.phase = 'synced'
   }
@@ -296,12 +406,22 @@ export class Supervisor {
     if (slot.worker !== worker) return
     slot.worker = null
     const wasReady = slot.phase === 'ready'
-    this.stats.retire(slot.index)
+    this.stats.retire(slot.statsKey)
     if (this.#isShuttingDown) {
-      if (this.#slots.every((other) => other.worker === null)) this.#onAllExited?.()
+      this.#retiring.delete(slot)
+      if (this.#allSlots().every((other) => other.worker === null)) this.#onAllExited?.()
       return
     }
     const how = signal === null ? `exit code ${code}` : `signal ${signal}`
+    if (slot.role === 'retiring') {
+      this.#retiring.delete(slot)
+      this.#log.info({ worker: slot.index, pid: worker.process.pid, code, signal }, `replaced worker ${slot.index} exited (${how})`)
+      return
+    }
+    if (slot.role === 'incoming') {
+      this.#settleRoll?.({ ok: false, reason: `new worker ${slot.index} exited while starting (${how}); see its log lines above` })
+      return
+    }
     if (this.#settleStart !== null && !wasReady) {
       // During startup a dying worker is a start failure (a restart would most likely die the same way).
       this.#settleStart.reject(new WorkerStartError('WORKER_START_FAILED', `worker ${slot.index} exited during startup (${how}); see its log lines above`))

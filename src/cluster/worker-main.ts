@@ -24,9 +24,14 @@ let log: Logger | null = null
 let drainTimeoutMs = 0
 /** Messages are applied one after another; `init` and the first `state.full` take a while (script runtimes, listen). */
 let queue: Promise<void> = Promise.resolve()
+/** Bound on the wait for the primary's `exit` after `drained` (the primary may be gone or stuck). */
+const EXIT_ANSWER_TIMEOUT_MS = 2000
+let onExitAnswer: (() => void) | null = null
 
 process.on('message', (message: unknown) => {
   if (!isMessage(message)) return
+  // Not queued: it answers `drained`, sent from inside the queued drain.
+  if (message.kind === 'exit') return onExitAnswer?.()
   queue = queue.then(() => apply(message as ToWorker))
 })
 process.on('SIGINT', () => undefined)
@@ -59,6 +64,13 @@ async function apply(message: ToWorker): Promise<void> {
       return
     case 'drain':
       return finish(message.deadlineMs)
+    case 'exit':
+      return
+    case 'config':
+      // A SIGTERM sent to this worker alone drains with the reloaded timeout.
+      drainTimeoutMs = message.config.proxy.drain_timeout * 1000
+      await worker?.handle(message)
+      return
     case 'state.full':
     case 'state.diff':
     case 'health':
@@ -83,6 +95,13 @@ async function apply(message: ToWorker): Promise<void> {
 
 async function finish(deadlineMs: number): Promise<void> {
   const cut = worker === null ? 0 : await worker.drain(deadlineMs)
+  // A connection the primary's round-robin sent before it saw our listeners close may still be on the channel; it is
+  // refused (and handed to another worker) only while this process lives, so wait for the primary's `exit`.
+  const answered = new Promise<void>((resolve) => {
+    onExitAnswer = resolve
+    setTimeout(resolve, EXIT_ANSWER_TIMEOUT_MS).unref()
+  })
   await send({ kind: 'drained', cut })
+  if (process.connected) await answered
   process.exit(0)
 }

@@ -11,14 +11,15 @@ import { HttpProxy } from '../proxy/index.js'
 import { ScriptStore } from '../scripts/index.js'
 import { StreamProxy } from '../stream/index.js'
 import { ConfigReadReporter } from './config-reads.js'
+import { reconfigureDataPaths } from './data-path-reload.js'
 import { assertNever, type DynamicConfigChange, type FromWorker, type FullState, type ScriptChange, type StateDiff, type ToWorker } from './messages.js'
 import { ProcessStats } from './process-stats.js'
 
 /** How often a worker pushes its figures (the lag of /y_nginx_status and /metrics). */
 const STATS_INTERVAL_MS = 1000
 
-/** What the ProxyWorker applies; `init` and `drain` concern the process and stay with worker-main.ts. */
-export type WorkerUpdate = Exclude<ToWorker, { readonly kind: 'init' } | { readonly kind: 'drain' }>
+/** What the ProxyWorker applies; `init`, `drain` and `exit` concern the process and stay with worker-main.ts. */
+export type WorkerUpdate = Exclude<ToWorker, { readonly kind: 'init' } | { readonly kind: 'drain' } | { readonly kind: 'exit' }>
 
 export interface WorkerOptions {
   readonly slot: number
@@ -35,7 +36,8 @@ export class ProxyWorker {
   readonly #scripts: ScriptStore
   readonly #proxy: HttpProxy
   readonly #stream: StreamProxy
-  readonly #accessLog: AccessLog
+  #config: Config
+  #accessLog: AccessLog
   /** Active sources per runtime, name → source; the store takes them whole on every change. */
   readonly #sources = { lua: new Map<string, string>(), js: new Map<string, string>() }
   /** Dynamic-config key → value, read synchronously by scripts (scripts.md §8). */
@@ -57,7 +59,8 @@ export class ProxyWorker {
     this.#scripts = scripts
     this.#accessLog = accessLog
     const { config } = options
-    const planner = new AttemptPlanner({ nextUpstream: config.proxy.next_upstream, onFeedback: (report) => this.#queueFeedback(report) })
+    this.#config = config
+    const planner = this.#createPlanner(config)
     this.#proxy = new HttpProxy({ config, upstreams: this.#table, planner, scripts, accessLog, log: options.log.child({ component: 'proxy' }) })
     this.#stream = new StreamProxy({ config, upstreams: this.#table, planner, accessLog, log: options.log.child({ component: 'stream' }) })
   }
@@ -110,6 +113,20 @@ export class ProxyWorker {
       case 'logs.reopen':
         this.#accessLog.reopen()
         return
+      case 'config':
+        this.#config = await reconfigureDataPaths({
+          running: this.#config,
+          next: message.config,
+          log: this.#log,
+          proxy: this.#proxy,
+          stream: this.#stream,
+          planner: this.#createPlanner(message.config),
+          accessLog: this.#accessLog,
+          setAccessLog: (accessLog) => {
+            this.#accessLog = accessLog
+          },
+        })
+        return
       default:
         assertNever(message)
     }
@@ -132,6 +149,10 @@ export class ProxyWorker {
     this.#scripts.close()
     await this.#accessLog.close()
     return http.cut + tcp.cut
+  }
+
+  #createPlanner(config: Config): AttemptPlanner {
+    return new AttemptPlanner({ nextUpstream: config.proxy.next_upstream, onFeedback: (report) => this.#queueFeedback(report) })
   }
 
   async #listen(): Promise<void> {

@@ -13,3 +13,4 @@ export {
 } from './load.js'
 export { type Config, type ConsulServer, type NextUpstreamCondition, schema } from './schema.js'
 export { formatHostPort, type HostPort, parseDurationSec, parseSizeBytes } from './values.js'
+export { configToApply, type ConfigDiff, diffConfig, RELOAD_CLASS, type ReloadClass } from './diff.js'

@@ -10,6 +10,7 @@
 import {
   type JsonValue,
   type UpstreamChange,
+  type UpstreamDefaults,
   type UpstreamDefinition,
   upstreamDefaultsFrom,
   type UpstreamSource,
@@ -103,7 +104,7 @@ export class ConsulSync {
   readonly #log: Logger
   readonly #options: ConsulSyncOptions
   readonly #clock: Clock
-  readonly #applyOptions: ApplyOptions
+  #applyOptions: ApplyOptions
   readonly #guard: DeletionGuard
   readonly #writer: SnapshotWriter | null
   readonly #endpoints: readonly ConsulEndpoint[]
@@ -232,6 +233,17 @@ export class ConsulSync {
       this.#housekeepingJob?.start()
     }
     return this.#startup
+  }
+
+  /** SIGHUP reload (proxy.md §10): values parsed from now on fall back to `defaults`. Re-parsing what is already
+   *  served is the caller's (cluster/primary.ts), through applyListing with `applyOptions`. */
+  useUpstreamDefaults(defaults: UpstreamDefaults): void {
+    this.#applyOptions = { ...this.#applyOptions, upstreamDefaults: defaults }
+  }
+
+  /** The options every listing is applied with (key layout, upstream defaults, script compile check). */
+  get applyOptions(): ApplyOptions {
+    return this.#applyOptions
   }
 
   /** Stops the watch, the checks and the job, then writes the newest state to the snapshot file (SIGTERM path).

@@ -40,12 +40,14 @@ export interface UpstreamLookup {
 
 /** Shared by every exchange of one HttpProxy. */
 export interface ExchangeContext {
-  readonly settings: ProxySettings
+  /** settings, planner and accessLog are replaced whole by a SIGHUP reload (HttpProxy.reconfigure); read them from
+   *  here each time rather than keeping a copy. */
+  settings: ProxySettings
   readonly upstreams: UpstreamLookup
-  readonly planner: AttemptPlanner
+  planner: AttemptPlanner
   readonly scripts: ScriptHost | null
   readonly pools: UpstreamPools
-  readonly accessLog: AccessLog
+  accessLog: AccessLog
   readonly log: Logger
   readonly counters: ProxyCounters
   /** Shutdown has begun: every response closes its connection (proxy.md §10 step 3). */

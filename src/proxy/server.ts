@@ -79,9 +79,9 @@ type TrackedSocket = Socket & { [kClient]?: ClientConnection }
 export class HttpProxy {
   /** Plain numbers for tests and /metrics. */
   readonly counters: ProxyCounters = createProxyCounters()
-  readonly #settings: ProxySettings
+  #settings: ProxySettings
   readonly #log: Logger
-  readonly #accessLog: AccessLog
+  #accessLog: AccessLog
   readonly #pools: UpstreamPools
   readonly #context: ExchangeContext
   readonly #upgrades: UpgradeProxy
@@ -162,6 +162,26 @@ export class HttpProxy {
    *  left stop draining. */
   keepServers(added: readonly PeerRef[]): void {
     this.#upgrades.keepServers(added)
+  }
+
+  /** SIGHUP reload (proxy.md §10): the `proxy` options, the planner (`next_upstream`) and the access log apply to every
+   *  request that starts from now on; open listeners take the new head limits and client timeouts for the
+   *  connections they accept next. `listen` is not re-read: listeners change by rolling the workers. The caller
+   *  closes the access log it replaced. */
+  reconfigure(options: Pick<HttpProxyOptions, 'config' | 'planner' | 'accessLog'>): void {
+    const settings = Object.freeze({ ...buildProxySettings(options.config.proxy), listen: this.#settings.listen })
+    this.#settings = settings
+    this.#accessLog = options.accessLog
+    this.#context.settings = settings
+    this.#context.planner = options.planner
+    this.#context.accessLog = options.accessLog
+    this.#pools.setIdleTimeout(settings.upstreamIdleTimeoutMs)
+    for (const server of this.#servers) {
+      // Node reads this property for each new connection; @types/node does not declare it.
+      ;(server as Server & { maxHeaderSize: number }).maxHeaderSize = settings.maxHeaderBytes
+      server.keepAliveTimeout = settings.clientKeepaliveTimeoutMs
+      server.headersTimeout = settings.clientHeaderTimeoutMs
+    }
   }
 
   /** SIGUSR1: reopen the access log file after rotation. */

@@ -87,10 +87,15 @@ export class UpstreamPools {
   readonly #servers = new Map<string, ServerConnections>()
   /** One connector per connect timeout in use; upstreams may set their own (upstreams.md §1.2). */
   readonly #connectors = new Map<number, buildConnector.connector>()
-  readonly #idleTimeoutMs: number
+  #idleTimeoutMs: number
 
   constructor(options: PoolOptions) {
     this.#idleTimeoutMs = options.upstreamIdleTimeoutMs
+  }
+
+  /** SIGHUP reload: sockets opened from now on close after `ms` idle; open ones keep the value they were made with. */
+  setIdleTimeout(ms: number): void {
+    this.#idleTimeoutMs = ms
   }
 
   /** The most recently used idle connection to the peer, or a new one (connected on first dispatch with

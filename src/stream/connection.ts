@@ -24,8 +24,9 @@ export interface UpstreamSource {
 /** What every connection of one proxy shares. */
 export interface ConnectionHost {
   readonly upstreams: UpstreamSource
-  readonly planner: AttemptPlanner
-  readonly idleTimeoutMs: number
+  /** planner and idleTimeoutMs are replaced by a SIGHUP reload (StreamProxy.reconfigure); read them from here. */
+  planner: AttemptPlanner
+  idleTimeoutMs: number
   readonly log: Logger
   /** Called once, when both sockets are closed. */
   connectionClosed(connection: StreamConnection, record: StreamLogRecord): void

@@ -65,8 +65,8 @@ export interface StreamStats {
 type PortCounters = { -readonly [K in keyof StreamPortStats]: StreamPortStats[K] }
 
 export class StreamProxy {
-  readonly #config: StreamProxyConfig
-  readonly #accessLog: AccessLogSink
+  #config: StreamProxyConfig
+  #accessLog: AccessLogSink
   readonly #log: Logger
   readonly #host: ConnectionHost
   readonly #servers: Server[] = []
@@ -120,6 +120,15 @@ export class StreamProxy {
     }
     if (bound.length > 0) this.#log.info({ listen: bound.map(formatAddress) }, 'stream: listening')
     return bound
+  }
+
+  /** SIGHUP reload (proxy.md §10): `stream.idle_timeout`, the planner and the access log apply to connections accepted
+   *  from now on; `stream.listen` is not re-read (listeners change by rolling the workers). */
+  reconfigure(options: Pick<StreamProxyOptions, 'config' | 'planner' | 'accessLog'>): void {
+    this.#config = { ...options.config, stream: { ...options.config.stream, listen: this.#config.stream.listen } }
+    this.#accessLog = options.accessLog
+    this.#host.planner = options.planner
+    this.#host.idleTimeoutMs = options.config.stream.idle_timeout * 1000
   }
 
   stats(): StreamStats {
