@@ -87,6 +87,7 @@ export const RELOAD_CLASS: Readonly<Record<string, ReloadClass>> = Object.freeze
   'scripts.regex_cache': 'restart',
   'scripts.shared_dicts': 'restart',
   'jobs.full_resync': 'restart',
+  'jobs.snapshot_housekeeping': 'restart',
   'log.level': 'in_place',
   'log.access': 'in_place',
   'log.pretty': 'restart',
