@@ -19,7 +19,10 @@ import { createSilentLogger, type Logger } from '../../src/log.js'
 import { adminRequest, type AdminResponse, type RequestOptions } from './admin-harness.js'
 import { LOOPBACK } from './backends.js'
 import Consul from 'consul'
-import { startDevServer } from '../../src/consul/devserver/index.js'
+import { startDevServer, type DevServer } from '../../src/consul/devserver/index.js'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 export const PREFIX = 'config/slardar/'
 
@@ -30,6 +33,9 @@ export interface ProductOptions {
   readonly kv?: Readonly<Record<string, string>>
   /** Where the app log goes (default: nowhere); a captured logger shows what an operator would read. */
   readonly log?: Logger
+  /** Consul keeps its KV and index in a temp directory, so stopConsul()/startConsul() bring it back on the same
+   *  port with the same data, as a real agent does after a restart (default false: in memory only). */
+  readonly restartableConsul?: boolean
 }
 
 export interface ProxyResponse {
@@ -50,6 +56,14 @@ export interface ProxyRequest {
 
 export interface Product {
   readonly slardar: SingleProcess
+  /** The proxy's port on 127.0.0.1, for clients other than request(). */
+  readonly proxyPort: number
+  /** The embedded Consul running now (null while stopped, or with consul.enable false); pause() black-holes it. */
+  readonly consulServer: DevServer | null
+  /** Stops the embedded Consul: parked queries and connections are dropped, the port refuses connections. */
+  stopConsul(): Promise<void>
+  /** Starts it again on the same port (needs `restartableConsul` to keep the KV). */
+  startConsul(): Promise<void>
   /** One request to the HTTP proxy on a fresh connection. */
   request(request: ProxyRequest): Promise<ProxyResponse>
   /** One request to the admin API (Host 127.0.0.1, no Origin, as an admin client sends it). */
@@ -73,12 +87,15 @@ export async function startProduct(t: TestContext, options: ProductOptions = {})
   const isConsulEnabled = (extra['consul'] as { enable?: boolean } | undefined)?.enable !== false
   // Not startDevConsul(t): node:test runs after-hooks in the order they were added, and Consul must outlive the
   // product's shutdown here as it does in production (else the last watch round fails and backs off while stopping).
-  const devServer = isConsulEnabled ? await startDevServer({ listen: `${LOOPBACK}:0` }) : null
+  const consulDataDir = isConsulEnabled && options.restartableConsul === true ? await mkdtemp(join(tmpdir(), 'slardar-consul-')) : null
+  let devServer = isConsulEnabled ? await startDevServer({ listen: `${LOOPBACK}:0`, data: consulDataDir }) : null
   if (devServer === null && options.kv !== undefined) throw new Error('kv entries need Consul; this product runs with consul.enable: false')
-  const consul = devServer === null ? null : new Consul({ host: LOOPBACK, port: devServer.port })
+  const consulPort = devServer?.port ?? 0
+  const consul = devServer === null ? null : new Consul({ host: LOOPBACK, port: consulPort })
   const closeConsul = async (): Promise<void> => {
     consul?.destroy()
     await devServer?.close()
+    if (consulDataDir !== null) await rm(consulDataDir, { recursive: true, force: true })
   }
   const merged: Record<string, unknown> = { ...DEFAULT_SECTIONS }
   for (const [section, values] of Object.entries(extra)) {
@@ -115,6 +132,21 @@ export async function startProduct(t: TestContext, options: ProductOptions = {})
   }
   return {
     slardar,
+    proxyPort: proxyAddress.port,
+    get consulServer() {
+      return devServer
+    },
+    stopConsul: async () => {
+      requireConsul()
+      const running = devServer
+      devServer = null
+      await running?.close()
+    },
+    startConsul: async () => {
+      requireConsul()
+      if (devServer !== null) throw new Error('the embedded Consul is already running')
+      devServer = await startDevServer({ listen: `${LOOPBACK}:${consulPort}`, data: consulDataDir })
+    },
     request: (request) => proxyRequest(proxyAddress.port, request),
     admin: (method, path, requestOptions) => adminRequest(adminAddress, method, path, requestOptions),
     kvPut: async (key, value) => {

@@ -1,0 +1,50 @@
+/** The scale knob of the chaos tests (reliability.md: long runs behind `make test-chaos`, which CI also runs with
+ *  smaller counts). `CHAOS_SCALE=full` gives reliability.md's counts; anything else gives the small counts that
+ *  `make test` runs on every change. Every figure a chaos test uses comes from here, so the two scales differ only
+ *  in this file. */
+
+export interface ChaosScale {
+  readonly name: 'small' | 'full'
+  /** Keep-alive client connections of a load loop. */
+  readonly loadConcurrency: number
+  /** Churn: how long 10 upstream updates/s run under load. */
+  readonly churnSeconds: number
+  readonly churnConcurrency: number
+  /** Soak: requests sent after warm-up. */
+  readonly soakRequests: number
+  /** Upper bound on the soak's duration; reaching it fails the test (the machine is too slow to judge). */
+  readonly soakMaxMs: number
+  /** Allowed RSS growth after warm-up, as a fraction. reliability.md says 10 %; the small runs are short enough
+   *  that V8's heap sizing is still settling, so they allow more. */
+  readonly rssGrowthLimit: number
+  /** Upstreams in KV for the large-table test. */
+  readonly upstreamCount: number
+  /** Generated admin requests. */
+  readonly adminFuzzCases: number
+}
+
+const SMALL: ChaosScale = {
+  name: 'small',
+  loadConcurrency: 16,
+  churnSeconds: 10,
+  churnConcurrency: 32,
+  soakRequests: 20_000,
+  soakMaxMs: 60_000,
+  rssGrowthLimit: 0.25,
+  upstreamCount: 2_000,
+  adminFuzzCases: 300,
+}
+
+const FULL: ChaosScale = {
+  name: 'full',
+  loadConcurrency: 32,
+  churnSeconds: 60,
+  churnConcurrency: 64,
+  soakRequests: 1_000_000,
+  soakMaxMs: 20 * 60_000,
+  rssGrowthLimit: 0.1,
+  upstreamCount: 10_000,
+  adminFuzzCases: 1_000,
+}
+
+export const scale: ChaosScale = process.env['CHAOS_SCALE'] === 'full' ? FULL : SMALL
