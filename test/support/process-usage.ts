@@ -22,3 +22,41 @@ export async function countOpenFds(pid: number): Promise<number> {
 export function megabytes(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`
 }
+
+export interface RssSampler {
+  /** The lowest RSS sampled in [fromMs, toMs] (`performance.now()` times): the trough after a GC, which is what a
+   *  leak raises, unlike the sawtooth peaks that only show when the last collection ran. */
+  lowestBetween(fromMs: number, toMs: number): number
+  /** One sample per `stepMs` so far, in MB, for a diagnostic line. */
+  describe(stepMs: number): string
+  stop(): void
+}
+
+/** Samples a process's RSS every `everyMs` until stop() (called by the caller's t.after as well). */
+export function sampleRss(pid: number, everyMs: number): RssSampler {
+  const samples: { atMs: number; rss: number }[] = []
+  const take = (): void => {
+    const atMs = performance.now()
+    readRssBytes(pid).then((rss) => samples.push({ atMs, rss }), () => undefined)
+  }
+  take()
+  const timer = setInterval(take, everyMs)
+  return {
+    lowestBetween: (fromMs, toMs) => {
+      const inWindow = samples.filter((sample) => sample.atMs >= fromMs && sample.atMs <= toMs).map((sample) => sample.rss)
+      if (inWindow.length === 0) throw new Error(`no RSS sample between ${Math.round(fromMs)} and ${Math.round(toMs)} ms`)
+      return Math.min(...inWindow)
+    },
+    describe: (stepMs) => {
+      let nextAtMs = Number.NEGATIVE_INFINITY
+      const shown: number[] = []
+      for (const sample of samples) {
+        if (sample.atMs < nextAtMs) continue
+        shown.push(Math.round(sample.rss / 1048576))
+        nextAtMs = sample.atMs + stepMs
+      }
+      return shown.join(' ')
+    },
+    stop: () => clearInterval(timer),
+  }
+}

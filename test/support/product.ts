@@ -188,8 +188,9 @@ export function proxyRequest(port: number, request: ProxyRequest): Promise<Proxy
 
 export interface EchoBackend {
   readonly port: number
-  /** Each request seen: method, path with query, and headers (lower-cased names). */
-  readonly seen: readonly { readonly method: string; readonly path: string; readonly headers: IncomingHttpHeaders }[]
+  /** Each request seen: method, path with query, headers (lower-cased names) and when its body had arrived
+   *  (`performance.now()`). */
+  readonly seen: readonly { readonly method: string; readonly path: string; readonly headers: IncomingHttpHeaders; readonly atMs: number }[]
   close(): Promise<void>
 }
 
@@ -197,12 +198,12 @@ export interface EchoBackend {
  *  when its body has arrived (before answering), so a test can tell which upstream served a request, what the proxy
  *  sent it, and that a slow request (`delayMs`) is in flight. Closed by `t.after`. */
 export async function startEchoBackend(t: TestContext, name: string, options: { readonly delayMs?: number } = {}): Promise<EchoBackend> {
-  const seen: { method: string; path: string; headers: IncomingHttpHeaders }[] = []
+  const seen: { method: string; path: string; headers: IncomingHttpHeaders; atMs: number }[] = []
   const sockets = new Set<Socket>()
   const server = createServer((req, res) => {
     req.resume()
     req.on('end', () => {
-      seen.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers })
+      seen.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, atMs: performance.now() })
       const answer = (): void => {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(name), 'x-backend': name })
         res.end(name)
