@@ -20,7 +20,9 @@ function upstreamValue(servers: readonly { port: number; weight: number }[]): st
   return JSON.stringify({ enable: false, servers: servers.map(({ port, weight }) => ({ host: '127.0.0.1', port, weight })) })
 }
 
-test(`10 upstream updates/s for ${scale.churnSeconds} s under load: no non-2xx, RSS growth < ${scale.rssGrowthLimit * 100} %`, { skip: !hasProcFs && 'needs /proc' }, async (t) => {
+const rssClaim = scale.churnRssGrowthLimit === null ? 'RSS reported' : `RSS growth < ${scale.churnRssGrowthLimit * 100} %`
+
+test(`10 upstream updates/s for ${scale.churnSeconds} s under load: no non-2xx, the changes keep applying, ${rssClaim}`, { skip: !hasProcFs && 'needs /proc' }, async (t) => {
   const consul = await startDevConsul(t)
   const ports = [(await startHttpBackend(t, { body: 'a' })).port, (await startHttpBackend(t, { body: 'b' })).port, (await startHttpBackend(t, { body: 'c' })).port]
   const [a, b, c] = ports as [number, number, number]
@@ -74,5 +76,5 @@ test(`10 upstream updates/s for ${scale.churnSeconds} s under load: no non-2xx, 
   t.diagnostic(`RSS each second (MB): ${rss.describe(1_000)}`)
 
   assert.equal(result.ok, result.sent, `no request fails because of churn: ${describeLoad(result)}`)
-  assert.ok(growth < scale.rssGrowthLimit, `RSS grew ${(growth * 100).toFixed(1)} % (${megabytes(baselineRss)} -> ${megabytes(finalRss)})`)
+  if (scale.churnRssGrowthLimit !== null) assert.ok(growth < scale.churnRssGrowthLimit, `RSS grew ${(growth * 100).toFixed(1)} % (${megabytes(baselineRss)} -> ${megabytes(finalRss)})`)
 })
