@@ -8,6 +8,8 @@
  *    await p.kvPut('http_upstreams/b.test', upstreamJson(other.port))     // through the real `consul` client
  *    const status = (await p.admin('GET', '/status')).json()
  *
+ *    await p.stopConsul(); await p.startConsul()   // same port; with restartableConsul the KV survives, as on a real agent
+ *
  *  Requests to the proxy each use their own connection, so a test never sees a keep-alive socket from another. */
 
 import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
