@@ -6,7 +6,7 @@ NPM       ?= npm
 CONFIG    ?= examples/slardar.json5
 TEST_FILES = $(shell find dist/test dist/lua-compat -name '*.test.js' 2>/dev/null | sort)
 
-.PHONY: install build typecheck test run clean bench bench-tools bench-engines bench-pick
+.PHONY: install build typecheck test test-chaos run clean bench bench-tools bench-engines bench-pick
 
 # Reinstall only when the lockfile changes; the stamp lives inside node_modules so a clean clone always installs.
 node_modules/.slardar-installed: package.json package-lock.json
@@ -24,6 +24,12 @@ typecheck: install
 
 test: build
 	$(NODE) --test --test-concurrency=2 --test-timeout=180000 $(TEST_FILES)
+
+# reliability.md's faults and load cases at full scale (60 s churn, 1 000 000-request soak, 10 000 upstreams,
+# 1 000 fuzz bodies); `make test` runs the same files at small scale. One file at a time: they measure load.
+CHAOS_FILES = $(shell find dist/test/chaos -name '*.test.js' 2>/dev/null | sort)
+test-chaos: build
+	CHAOS_SCALE=full $(NODE) --test --test-concurrency=1 --test-timeout=1800000 $(CHAOS_FILES)
 
 # The example backends (127.0.0.1:8001, :8002) run beside the proxy and stop with it.
 run: build

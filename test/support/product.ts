@@ -8,6 +8,8 @@
  *    await p.kvPut('http_upstreams/b.test', upstreamJson(other.port))     // through the real `consul` client
  *    const status = (await p.admin('GET', '/status')).json()
  *
+ *    await p.stopConsul(); await p.startConsul()   // same port; with restartableConsul the KV survives, as on a real agent
+ *
  *  Requests to the proxy each use their own connection, so a test never sees a keep-alive socket from another. */
 
 import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
@@ -19,7 +21,10 @@ import { createSilentLogger, type Logger } from '../../src/log.js'
 import { adminRequest, type AdminResponse, type RequestOptions } from './admin-harness.js'
 import { LOOPBACK } from './backends.js'
 import Consul from 'consul'
-import { startDevServer } from '../../src/consul/devserver/index.js'
+import { startDevServer, type DevServer } from '../../src/consul/devserver/index.js'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 export const PREFIX = 'config/slardar/'
 
@@ -30,6 +35,9 @@ export interface ProductOptions {
   readonly kv?: Readonly<Record<string, string>>
   /** Where the app log goes (default: nowhere); a captured logger shows what an operator would read. */
   readonly log?: Logger
+  /** Consul keeps its KV and index in a temp directory, so stopConsul()/startConsul() bring it back on the same
+   *  port with the same data, as a real agent does after a restart (default false: in memory only). */
+  readonly restartableConsul?: boolean
 }
 
 export interface ProxyResponse {
@@ -50,6 +58,14 @@ export interface ProxyRequest {
 
 export interface Product {
   readonly slardar: SingleProcess
+  /** The proxy's port on 127.0.0.1, for clients other than request(). */
+  readonly proxyPort: number
+  /** The embedded Consul running now (null while stopped, or with consul.enable false); pause() black-holes it. */
+  readonly consulServer: DevServer | null
+  /** Stops the embedded Consul: parked queries and connections are dropped, the port refuses connections. */
+  stopConsul(): Promise<void>
+  /** Starts it again on the same port (needs `restartableConsul` to keep the KV). */
+  startConsul(): Promise<void>
   /** One request to the HTTP proxy on a fresh connection. */
   request(request: ProxyRequest): Promise<ProxyResponse>
   /** One request to the admin API (Host 127.0.0.1, no Origin, as an admin client sends it). */
@@ -73,12 +89,15 @@ export async function startProduct(t: TestContext, options: ProductOptions = {})
   const isConsulEnabled = (extra['consul'] as { enable?: boolean } | undefined)?.enable !== false
   // Not startDevConsul(t): node:test runs after-hooks in the order they were added, and Consul must outlive the
   // product's shutdown here as it does in production (else the last watch round fails and backs off while stopping).
-  const devServer = isConsulEnabled ? await startDevServer({ listen: `${LOOPBACK}:0` }) : null
+  const consulDataDir = isConsulEnabled && options.restartableConsul === true ? await mkdtemp(join(tmpdir(), 'slardar-consul-')) : null
+  let devServer = isConsulEnabled ? await startDevServer({ listen: `${LOOPBACK}:0`, data: consulDataDir }) : null
   if (devServer === null && options.kv !== undefined) throw new Error('kv entries need Consul; this product runs with consul.enable: false')
-  const consul = devServer === null ? null : new Consul({ host: LOOPBACK, port: devServer.port })
+  const consulPort = devServer?.port ?? 0
+  const consul = devServer === null ? null : new Consul({ host: LOOPBACK, port: consulPort })
   const closeConsul = async (): Promise<void> => {
     consul?.destroy()
     await devServer?.close()
+    if (consulDataDir !== null) await rm(consulDataDir, { recursive: true, force: true })
   }
   const merged: Record<string, unknown> = { ...DEFAULT_SECTIONS }
   for (const [section, values] of Object.entries(extra)) {
@@ -115,6 +134,21 @@ export async function startProduct(t: TestContext, options: ProductOptions = {})
   }
   return {
     slardar,
+    proxyPort: proxyAddress.port,
+    get consulServer() {
+      return devServer
+    },
+    stopConsul: async () => {
+      requireConsul()
+      const running = devServer
+      devServer = null
+      await running?.close()
+    },
+    startConsul: async () => {
+      requireConsul()
+      if (devServer !== null) throw new Error('the embedded Consul is already running')
+      devServer = await startDevServer({ listen: `${LOOPBACK}:${consulPort}`, data: consulDataDir })
+    },
     request: (request) => proxyRequest(proxyAddress.port, request),
     admin: (method, path, requestOptions) => adminRequest(adminAddress, method, path, requestOptions),
     kvPut: async (key, value) => {
@@ -156,8 +190,9 @@ export function proxyRequest(port: number, request: ProxyRequest): Promise<Proxy
 
 export interface EchoBackend {
   readonly port: number
-  /** Each request seen: method, path with query, and headers (lower-cased names). */
-  readonly seen: readonly { readonly method: string; readonly path: string; readonly headers: IncomingHttpHeaders }[]
+  /** Each request seen: method, path with query, headers (lower-cased names) and when its body had arrived
+   *  (`performance.now()`). */
+  readonly seen: readonly { readonly method: string; readonly path: string; readonly headers: IncomingHttpHeaders; readonly atMs: number }[]
   close(): Promise<void>
 }
 
@@ -165,12 +200,12 @@ export interface EchoBackend {
  *  when its body has arrived (before answering), so a test can tell which upstream served a request, what the proxy
  *  sent it, and that a slow request (`delayMs`) is in flight. Closed by `t.after`. */
 export async function startEchoBackend(t: TestContext, name: string, options: { readonly delayMs?: number } = {}): Promise<EchoBackend> {
-  const seen: { method: string; path: string; headers: IncomingHttpHeaders }[] = []
+  const seen: { method: string; path: string; headers: IncomingHttpHeaders; atMs: number }[] = []
   const sockets = new Set<Socket>()
   const server = createServer((req, res) => {
     req.resume()
     req.on('end', () => {
-      seen.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers })
+      seen.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, atMs: performance.now() })
       const answer = (): void => {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(name), 'x-backend': name })
         res.end(name)
