@@ -44,7 +44,8 @@ export interface TestRuntime {
 export async function newRuntime(t: TestContext, overrides: Partial<LuaRuntimeOptions> = {}): Promise<TestRuntime> {
   const { lines, log } = recordingLog()
   const runtime = await createLuaRuntime({
-    timeoutMs: 50,
+    // Wall-clock budget: generous, so a loaded machine does not fail tests that are not about it (those set their own).
+    timeoutMs: 1000,
     asyncTimeoutMs: 2000,
     regexCacheSize: 64,
     sharedDicts: { cache: 4 },

@@ -104,7 +104,7 @@ test('a throwing script fails its request with 50000001, naming script, version 
   })
 
 test('the budget stops endless loops and runaway recursion with 50000002, and the next request runs fine', async (t) => {
-  const { store } = await newStore(t)
+  const { store } = await newStore(t, { scripts: { ...TEST_SCRIPT_OPTIONS, timeout_ms: 40 } })
   installOk(store, {
     'script.while.test': 'exports.onRequest = (ctx) => { if (ctx.req.path === "/spin") while (true) {} }',
     'script.catch.test': 'exports.onRequest = (ctx) => { if (ctx.req.path === "/spin") for (;;) { try { while (true) {} } catch {} } }',

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { ScriptStore } from '../../src/scripts/index.js'
-import { decide, installOk, jsonBody, newStore } from './support.js'
+import { decide, installOk, jsonBody, newStore, TEST_SCRIPT_OPTIONS } from './support.js'
 
 const ANSWER_WITH_LIB = "const lib = require('lib.a'); exports.onRequest = (ctx) => ctx.respond(200, { value: lib.value })"
 
@@ -126,7 +126,7 @@ test('a require made by a hook at request time gets the module version installed
 })
 
 test('module top-level code that never ends is stopped by the budget and listed as a load error', async (t) => {
-  const { store } = await newStore(t)
+  const { store } = await newStore(t, { scripts: { ...TEST_SCRIPT_OPTIONS, timeout_ms: 40 } })
   const report = install(store, { 'lib.a': 'for (;;) { try { while (true) {} } catch {} }' })
   assert.deepEqual(report.js.errors.map((e) => e.message), ['lib.a: top-level code ran for more than 40 ms (scripts.timeout_ms)'])
 })

@@ -92,7 +92,7 @@ export async function startAdminHarness(t: TestContext, options: HarnessOptions 
     'test',
   )
   const lua = await createLuaRuntime({
-    timeoutMs: 50,
+    timeoutMs: 1000,
     asyncTimeoutMs: 2000,
     regexCacheSize: 16,
     sharedDicts: {},
