@@ -1,4 +1,4 @@
-/** Three bare Node.js reverse proxies, one per process, for the `engines` case of `make bench` (issue #5:
+/** Bare Node.js reverse proxies, one per process, for the `engines` case of `make bench` (issue #5:
  *  "compare http-proxy against an undici pool"). Each forwards every request to one backend port with a
  *  keep-alive pool of 64 sockets and streams the answer back; none does routing, retries or logging, so the
  *  numbers bound what the forwarding engine alone costs under Slardar's data path.
@@ -8,6 +8,7 @@
  *  | `http-proxy` | `http-proxy`'s `proxy.web` with a keep-alive `http.Agent` |
  *  | `undici-pool` | `undici` `Pool.request`, the response body piped to the client |
  *  | `http-agent` | `http.request` with a keep-alive `http.Agent`, piped both ways |
+ *  | `tcp-relay`, `lean-http`, `lean-http-cork`, `lean-undici`, `node-lean` | the lean prototypes (bench/lean/subjects.ts) |
  *
  *  Run: `node dist/bench/engines.js <engine> <listenPort> <backendPort>`; the runner (run.ts) starts and stops it. */
 
@@ -17,8 +18,12 @@ import { pathToFileURL } from 'node:url'
 import httpProxy from 'http-proxy'
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
+import { createLeanSubject, isLeanSubject, LEAN_SUBJECTS } from './lean/subjects.js'
 
-export const ENGINES = ['http-proxy', 'undici-pool', 'http-agent'] as const
+/** The engines built on node:http's server (this file's listeners). */
+export const NODE_HTTP_ENGINES = ['http-proxy', 'undici-pool', 'http-agent'] as const
+type NodeHttpEngine = (typeof NODE_HTTP_ENGINES)[number]
+export const ENGINES = [...NODE_HTTP_ENGINES, ...LEAN_SUBJECTS] as const
 export type Engine = (typeof ENGINES)[number]
 
 /** Matches the anchor nginx's `keepalive 64` and wrk's 64 connections. */
@@ -95,7 +100,7 @@ function httpAgentEngine(backendPort: number): RequestListener {
   }
 }
 
-function listenerFor(engine: Engine, backendPort: number): RequestListener {
+function listenerFor(engine: NodeHttpEngine, backendPort: number): RequestListener {
   const origin = `http://127.0.0.1:${backendPort}`
   switch (engine) {
     case 'http-proxy':
@@ -124,12 +129,14 @@ function main(argv: readonly string[]): void {
     process.stderr.write(`usage: node dist/bench/engines.js <${ENGINES.join('|')}> <listenPort> <backendPort>\n`)
     process.exit(2)
   }
-  const server = createServer(listenerFor(engine, backendPort))
+  const server = isLeanSubject(engine) ? createLeanSubject(engine, backendPort) : createServer(listenerFor(engine, backendPort))
   server.on('error', (err) => {
     process.stderr.write(`${engine}: ${err.message}\n`)
     process.exit(1)
   })
   server.listen(listenPort, '127.0.0.1')
+  // A clean exit on SIGTERM lets `node --cpu-prof` write its profile.
+  process.once('SIGTERM', () => process.exit(0))
 }
 
 // Only as a program: the runner imports ENGINES from here without starting a server.

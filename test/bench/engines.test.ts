@@ -46,6 +46,8 @@ for (const engine of ENGINES) {
     assert.equal(backend.requests, 1)
   })
 
+  // tcp-relay speaks no HTTP: a refused backend just closes the client connection.
+  if (engine === 'tcp-relay') continue
   test(`the ${engine} engine answers 502 when the backend refuses connections`, async (t) => {
     const port = await startEngine(t, engine, await refusingPort())
     const answer = await waitFor(() => get(port, '/').catch(() => null), { withinMs: 10_000, what: `${engine} to answer` })
@@ -59,5 +61,5 @@ test('the engines program refuses an unknown engine with its usage', async () =>
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
   assert.equal(code, 2)
-  assert.match(stderr, /usage: node dist\/bench\/engines\.js <http-proxy\|undici-pool\|http-agent> <listenPort> <backendPort>/)
+  assert.match(stderr, /usage: node dist\/bench\/engines\.js <http-proxy\|undici-pool\|http-agent\|tcp-relay\|lean-http\|[^>]*> <listenPort> <backendPort>/)
 })
