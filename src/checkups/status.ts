@@ -119,7 +119,7 @@ interface UpstreamText {
   readonly clsKey: string
   /** The last `cls:` value written; null before the first. */
   levels: string | null
-  /** Per server, in `upstream.peers` order (levels in order, as written). */
+  /** Per server, levels in order, as written. */
   readonly seen: HealthSeen[]
 }
 
@@ -143,13 +143,16 @@ function levelsTextOf(upstream: Upstream, text: UpstreamText, times: LocalTimeTe
   return text.levels
 }
 
+/** Walks the servers in the order `writeLevels` recorded them. */
 function isHealthAsSeen(upstream: Upstream, seen: readonly HealthSeen[], nowMs: number): boolean {
-  const peers = upstream.peers
-  for (let i = 0; i < peers.length; i++) {
-    const h = peers[i]!.health
-    const was = seen[i]!
-    if (h.status !== was.status || h.failNum !== was.failNum || h.lastModifiedMs !== was.lastModifiedMs || h.msg !== was.msg ||
-      h.fails !== was.fails || h.untilMs !== was.untilMs || (h.untilMs > nowMs) !== was.isEjected) return false
+  let i = 0
+  for (const level of upstream.levels) {
+    for (const peer of level.peers) {
+      const h = peer.health
+      const was = seen[i++]!
+      if (h.status !== was.status || h.failNum !== was.failNum || h.lastModifiedMs !== was.lastModifiedMs || h.msg !== was.msg ||
+        h.fails !== was.fails || h.untilMs !== was.untilMs || (h.untilMs > nowMs) !== was.isEjected) return false
+    }
   }
   return true
 }

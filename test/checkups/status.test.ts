@@ -235,4 +235,8 @@ test('health changes and redefined upstreams show on the next call (the per-upst
   assert.match(text, /"server":"host-002\.example\.com:10\.9\.9\.9:1","weight":7,"max_fails":4/)
   assert.match(text, /"status":"err","fail_num":9,"lastmodified":"2025-03-02 09:00:00","msg":"changed"/)
   assert.equal(text.includes('"cls:host-003.example.com"'), false)
+  // Nothing but the clock moves: every ejection is over, which the cached text must show.
+  const later = buildStatusBody(variedInput(table, sources, T0 + 120_000))
+  assert.equal(later, oracleStatusText(variedInput(table, sources, T0 + 120_000)))
+  assert.equal(later.includes('"passive":{"status":"err"'), false)
 })
