@@ -50,8 +50,8 @@ export interface StatusDocumentInput {
 /** The whole document as JSON text, exactly what `JSON.stringify` of the document object would give: Slardar's key
  *  order, compact. Written as text rather than built as an object tree and serialised, because at 10 000 upstreams
  *  the tree is 30 000 server objects and a 20 000-key object per call, and building plus serialising it took most
- *  of `/status`'s time (reliability.md: < 500 ms; bench/status-scale.ts). What depends only on the definition is
- *  written once per installed upstream (see `UpstreamText`); health is read fresh on every call. */
+ *  of `/status`'s time (reliability.md: < 500 ms; bench/status-scale.ts). Each upstream's `cls:` text is kept and
+ *  reused while its servers' health is as it was written (see `UpstreamText`); health is compared on every call. */
 export function buildStatusBody(input: StatusDocumentInput): string {
   const head: Record<string, JsonValue> = {
     slardar_version: input.slardarVersion,
