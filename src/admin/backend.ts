@@ -3,7 +3,7 @@
  *  (style.md), so the live state, /status, readiness, the guard and the workers' numbers all come through
  *  here; nothing in this file does work. */
 
-import type { JsonValue, UpstreamDefaults } from '../checkups/index.js'
+import type { UpstreamDefaults } from '../checkups/index.js'
 import type { KvState } from '../consul/apply.js'
 import type { KeyLayout, ScriptRuntime } from '../consul/keys.js'
 import type { KvWriteThrough } from '../consul/write.js'
@@ -69,8 +69,8 @@ export interface AdminBackend {
   /** Calls `listener` after each KV state this node applies, in order; returns the unsubscribe function.
    *  GET /lua's `global_version` and `time` come from these calls. */
   onStateApplied(listener: (state: KvState) => void): () => void
-  /** The whole /status document (upstreams.md §6), built when asked. */
-  statusDocument(): JsonValue
+  /** The whole /status document (upstreams.md §6) as JSON text, built when asked. */
+  statusBody(): string
   /** HTTP upstreams from the config file: name → the value as written there. The API refuses to change them. */
   staticUpstreams(): ReadonlyMap<string, unknown>
   /** Compile check (Lua parse; JS parse plus budget instrumentation); the compiler's message, or null. Never runs code. */

@@ -8,7 +8,7 @@ import type { Logger } from '../log.js'
 import type { AdminBackend, AdminOptions } from './backend.js'
 import { AdminMetrics } from './metrics.js'
 import { OperationEndpoints } from './operations.js'
-import { jsonReply } from './replies.js'
+import { jsonTextReply } from './replies.js'
 import { Router } from './routes.js'
 import { ScriptEndpoints } from './scripts.js'
 import { ScriptVersionTracker } from './script-versions.js'
@@ -51,7 +51,7 @@ export async function startAdminServer(params: AdminServerParams): Promise<Admin
   const upstreams = new UpstreamEndpoints(backend, flow, options, log)
   const operations = new OperationEndpoints(backend, metrics)
   const router = new Router()
-    .add('/status', { GET: () => jsonReply(200, backend.statusDocument()) })
+    .add('/status', { GET: () => jsonTextReply(200, backend.statusBody()) })
     .add('/upstreams', { GET: upstreams.listHttp })
     .add('/upstream/', { GET: upstreams.getHttp, POST: upstreams.writeHttp, PUT: upstreams.writeHttp, DELETE: upstreams.deleteHttp })
     .add('/stream_upstreams', { GET: upstreams.listStream })

@@ -20,6 +20,11 @@ export function jsonReply(status: number, value: unknown, headers?: Readonly<Rec
   return { status, body: JSON.stringify(value), contentType: JSON_CONTENT_TYPE, ...(headers === undefined ? {} : { headers }) }
 }
 
+/** A JSON body its builder already serialised (`/status`, megabytes at scale: written as text, not a value tree). */
+export function jsonTextReply(status: number, body: string): Reply {
+  return { status, body, contentType: JSON_CONTENT_TYPE }
+}
+
 /** `{"status":<status>,"msg":"<msg>"}`: every error of the API, and a few successes with a message. */
 export function statusReply(status: number, msg: string, headers?: Readonly<Record<string, string>>): Reply {
   return jsonReply(status, { status, msg }, headers)

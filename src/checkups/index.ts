@@ -8,7 +8,7 @@
  *  - **Primary** (cluster): one `CheckupsPrimary`. `install(changes)` on every applied config change (the first one
  *    starts heartbeats and re-resolution), `report(feedback)` for every worker report, `onBroadcast` → every
  *    worker, `exportState()` for a restarted worker, `stop()` on shutdown. `/status` comes from
- *    `buildStatusDocument({ ..., heartbeat: primary.heartbeat, upstreams: primary.table.upstreams() })`.
+ *    `buildStatusBody({ ..., heartbeat: primary.heartbeat, upstreams: primary.table.upstreams() })`, as JSON text.
  *  - **Worker** (`workers: N`): its own `UpstreamTable`; snapshot diffs → `table.applyUpstreams(changes)`, then
  *    the primary's broadcasts → `table.applyHealth` / `table.applyAddresses`. With `workers: 0` the proxy uses
  *    `primary.table` and no broadcast is needed.
@@ -40,9 +40,9 @@ export { HostResolver, systemLookup } from './resolver.js'
 export type { LookupFunction, ResolverOptions } from './resolver.js'
 export { CheckupsPrimary } from './primary.js'
 export type { HealthBroadcast, PrimaryOptions } from './primary.js'
-export { buildStatusDocument, buildUpstreamStatusEntries, formatLocalTime } from './status.js'
+export { buildStatusBody, formatLocalTime } from './status.js'
 export type {
-  HeartbeatStatusSource, JsonValue, ServerStatus, StatusDocumentInput, UpstreamSource, UpstreamSourceInfo,
+  HeartbeatStatusSource, JsonValue, StatusDocumentInput, UpstreamSource, UpstreamSourceInfo,
 } from './status.js'
 export { NoUsablePeerError, ResolveFailedError, UnresolvedHostError, UPSTREAM_ERROR_CODES } from './errors.js'
 export type { UpstreamErrorCode } from './errors.js'

@@ -5,25 +5,11 @@
  *  The seam: parts owned elsewhere come in as data, already shaped — `consul` and `cls:consul` (consul.md §9, §12),
  *  `config_timer` (cluster), `shd_config_version` and each upstream's source/index/error (snapshot and Consul
  *  watcher), version and start time (cli). The heartbeat contributes `last_check_time` and `checkup_timer_alive`.
- *  `buildStatusDocument` puts them in order; `buildUpstreamStatusEntries` is the upstream part alone, for a caller
- *  that assembles the document itself. Runs on the primary, whose table holds the full health records. */
-import type { Peer, Upstream } from './model.js'
+ *  `buildStatusBody` writes them in order as the document's JSON text. Runs on the primary, whose table holds the
+ *  full health records. */
+import type { PeerHealth, Upstream } from './model.js'
 
 export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue }
-
-/** One server object; the property order is the document's. */
-export type ServerStatus = {
-  readonly server: string
-  readonly weight: number
-  readonly max_fails: number
-  readonly fail_timeout: number
-  readonly status: string
-  readonly fail_num: number
-  readonly lastmodified: string
-  readonly msg: string | null
-  readonly passive: { readonly status: 'ok' | 'err'; readonly fails: number; readonly until: string | null }
-  readonly down: boolean
-}
 
 export type UpstreamSource = 'consul' | 'admin' | 'config' | 'snapshot'
 
@@ -61,9 +47,13 @@ export interface StatusDocumentInput {
   readonly nowMs: number
 }
 
-/** The whole document; JSON.stringify keeps the insertion order, which is the specified key order. */
-export function buildStatusDocument(input: StatusDocumentInput): Record<string, JsonValue> {
-  const doc: Record<string, JsonValue> = {
+/** The whole document as JSON text, exactly what `JSON.stringify` of the document object would give: Slardar's key
+ *  order, compact. Written as text rather than built as an object tree and serialised, because at 10 000 upstreams
+ *  the tree is 30 000 server objects and a 20 000-key object per call, and building plus serialising it took most
+ *  of `/status`'s time (reliability.md: < 500 ms; bench/status-scale.ts). Each upstream's `cls:` text is kept and
+ *  reused while its servers' health is as it was written (see `UpstreamText`); health is compared on every call. */
+export function buildStatusBody(input: StatusDocumentInput): string {
+  const head: Record<string, JsonValue> = {
     slardar_version: input.slardarVersion,
     start_time: formatLocalTime(input.startTimeMs),
     last_check_time: input.heartbeat.lastCheckTimeMs === null ? null : formatLocalTime(input.heartbeat.lastCheckTimeMs),
@@ -73,69 +63,188 @@ export function buildStatusDocument(input: StatusDocumentInput): Record<string, 
     config_timer: input.configTimer,
     consul: input.consul,
   }
-  if (input.clsConsul !== undefined) doc['cls:consul'] = input.clsConsul
-  for (const [key, value] of buildUpstreamStatusEntries(input.upstreams, input.sources, input.nowMs)) doc[key] = value
-  return doc
-}
-
-/** HTTP upstreams by name, then stream upstreams by port; each as `cls:<name>` (when served) then
- *  `upstream:<name>` (when its source is known). */
-export function buildUpstreamStatusEntries(
-  upstreams: Iterable<Upstream>,
-  sources: ReadonlyMap<string, UpstreamSourceInfo>,
-  nowMs: number,
-): [string, JsonValue][] {
+  if (input.clsConsul !== undefined) head['cls:consul'] = input.clsConsul
+  const headText = JSON.stringify(head)
+  // The head always has keys, so its text ends in `}` after a value: the upstream entries continue it with commas.
+  const parts: string[] = [headText.slice(0, -1)]
+  const times = new LocalTimeTexts()
   const served = new Map<string, Upstream>()
-  for (const upstream of upstreams) served.set(upstream.name, upstream)
-  const names = [...new Set([...served.keys(), ...sources.keys()])]
-  const http = names.filter((name) => !isStreamName(name)).sort()
-  const stream = names.filter(isStreamName).sort((a, b) => streamPort(a) - streamPort(b))
-  const entries: [string, JsonValue][] = []
-  for (const name of [...http, ...stream]) {
+  for (const upstream of input.upstreams) served.set(upstream.name, upstream)
+  for (const name of orderedUpstreamNames(served, input.sources)) {
     const upstream = served.get(name)
-    if (upstream !== undefined) entries.push([`cls:${name}`, buildLevelsStatus(upstream, nowMs)])
-    const source = sources.get(name)
-    if (source !== undefined) entries.push([`upstream:${name}`, buildSourceStatus(source)])
+    if (upstream !== undefined) {
+      const text = upstreamTextOf(upstream)
+      parts.push(text.clsKey, levelsTextOf(upstream, text, times, input.nowMs))
+    }
+    const source = input.sources.get(name)
+    if (source !== undefined) parts.push(',', jsonString(`upstream:${name}`), ':', sourceText(source, times))
   }
-  return entries
+  parts.push('}')
+  return parts.join('')
 }
 
-/** `cls:<name>`: levels in order, servers in configured order; an empty level is `[]` (§7.1). */
-export function buildLevelsStatus(upstream: Upstream, nowMs: number): ServerStatus[][] {
-  return upstream.levels.map((level) => level.peers.map((peer) => buildServerStatus(upstream, peer, nowMs)))
+/** HTTP upstreams by name, then stream upstreams by port; every name that is served or has a known source. */
+function orderedUpstreamNames(served: ReadonlyMap<string, Upstream>, sources: ReadonlyMap<string, UpstreamSourceInfo>): string[] {
+  const http: string[] = []
+  const stream: string[] = []
+  for (const name of served.keys()) (isStreamName(name) ? stream : http).push(name)
+  for (const name of sources.keys()) {
+    if (!served.has(name)) (isStreamName(name) ? stream : http).push(name)
+  }
+  // Code-unit order, as Array.prototype.sort's default (the order Slardar clients have always seen).
+  http.sort()
+  stream.sort((a, b) => streamPort(a) - streamPort(b))
+  return http.concat(stream)
 }
 
-export function buildServerStatus(upstream: Upstream, peer: Peer, nowMs: number): ServerStatus {
-  const h = peer.health
-  // An ejection whose `until` has passed is over even if the primary's expiry timer has not run yet (§4.1 row 1).
-  const isEjected = h.untilMs > nowMs
-  const isExpired = h.untilMs > 0 && !isEjected
-  return {
-    server: `${upstream.name}:${peer.id}`,
-    weight: peer.weight,
-    max_fails: peer.maxFails,
-    fail_timeout: peer.failTimeoutMs / 1000,
-    status: h.status,
-    fail_num: h.failNum,
-    lastmodified: formatLocalTime(h.lastModifiedMs),
-    msg: h.msg,
-    passive: {
-      status: isEjected ? 'err' : 'ok',
-      fails: isExpired ? 0 : h.fails,
-      until: isEjected ? formatLocalTime(h.untilMs) : null,
-    },
-    down: peer.isDown,
+/** What one server object's health fields were last written from. `isEjected` is kept apart from `untilMs` because
+ *  an ejection ends by the clock alone. */
+interface HealthSeen {
+  status: string
+  failNum: number
+  lastModifiedMs: number
+  msg: string | null
+  fails: number
+  untilMs: number
+  isEjected: boolean
+}
+
+/** The `cls:` text of one installed upstream, with the health it was written from, rewritten only when some server's
+ *  health differs: at 10 000 upstreams most calls then rewrite a handful of upstreams, not 30 000 server objects
+ *  (bench/status-scale.ts). The rest of the text depends on the definition, and an upstream whose definition changes
+ *  is installed as a new object (table.ts), so a WeakMap on the object can never serve it stale and frees it with
+ *  the object. */
+interface UpstreamText {
+  /** `,"cls:<name>":` */
+  readonly clsKey: string
+  /** The last `cls:` value written; null before the first. */
+  levels: string | null
+  /** Per server, levels in order, as written. */
+  readonly seen: HealthSeen[]
+}
+
+const upstreamTexts = new WeakMap<Upstream, UpstreamText>()
+
+function upstreamTextOf(upstream: Upstream): UpstreamText {
+  let text = upstreamTexts.get(upstream)
+  if (text === undefined) {
+    text = {
+      clsKey: `,${jsonString(`cls:${upstream.name}`)}:`,
+      levels: null,
+      seen: upstream.peers.map(() => ({ status: '', failNum: 0, lastModifiedMs: 0, msg: null, fails: 0, untilMs: 0, isEjected: false })),
+    }
+    upstreamTexts.set(upstream, text)
+  }
+  return text
+}
+
+function levelsTextOf(upstream: Upstream, text: UpstreamText, times: LocalTimeTexts, nowMs: number): string {
+  if (text.levels === null || !isHealthAsSeen(upstream, text.seen, nowMs)) text.levels = writeLevels(upstream, text, times, nowMs)
+  return text.levels
+}
+
+/** Walks the servers in the order `writeLevels` recorded them. */
+function isHealthAsSeen(upstream: Upstream, seen: readonly HealthSeen[], nowMs: number): boolean {
+  let i = 0
+  for (const level of upstream.levels) {
+    for (const peer of level.peers) {
+      const h = peer.health
+      const was = seen[i++]!
+      if (h.status !== was.status || h.failNum !== was.failNum || h.lastModifiedMs !== was.lastModifiedMs || h.msg !== was.msg ||
+        h.fails !== was.fails || h.untilMs !== was.untilMs || (h.untilMs > nowMs) !== was.isEjected) return false
+    }
+  }
+  return true
+}
+
+/** `cls:<name>`: levels in order, servers in configured order; an empty level is `[]` (§7.1). Each server object has
+ *  upstreams.md §6's fields in its order; the health fields are recorded in `text.seen`. */
+function writeLevels(upstream: Upstream, text: UpstreamText, times: LocalTimeTexts, nowMs: number): string {
+  const parts: string[] = ['[']
+  let i = 0
+  for (let l = 0; l < upstream.levels.length; l++) {
+    const peers = upstream.levels[l]!.peers
+    parts.push(l === 0 ? '[' : ',[')
+    for (let p = 0; p < peers.length; p++) {
+      const peer = peers[p]!
+      const h = peer.health
+      const isEjected = h.untilMs > nowMs
+      parts.push(
+        p === 0 ? '{"server":' : ',{"server":', jsonString(`${upstream.name}:${peer.id}`),
+        ',"weight":', jsonNumber(peer.weight),
+        ',"max_fails":', jsonNumber(peer.maxFails),
+        ',"fail_timeout":', jsonNumber(peer.failTimeoutMs / 1000),
+        ',"status":', jsonString(h.status),
+        ',"fail_num":', jsonNumber(h.failNum),
+        ',"lastmodified":"', times.format(h.lastModifiedMs),
+        '","msg":', h.msg === null ? 'null' : jsonString(h.msg),
+        ',"passive":', passiveText(h, isEjected, times),
+        peer.isDown ? ',"down":true}' : ',"down":false}',
+      )
+      const seen = text.seen[i++]!
+      seen.status = h.status
+      seen.failNum = h.failNum
+      seen.lastModifiedMs = h.lastModifiedMs
+      seen.msg = h.msg
+      seen.fails = h.fails
+      seen.untilMs = h.untilMs
+      seen.isEjected = isEjected
+    }
+    parts.push(']')
+  }
+  parts.push(']')
+  return parts.join('')
+}
+
+const PASSIVE_CLEAR = '{"status":"ok","fails":0,"until":null}'
+
+/** `isEjected`: `untilMs > nowMs`. An ejection whose `until` has passed is over even if the primary's expiry timer
+ *  has not run yet (§4.1 row 1). */
+function passiveText(h: PeerHealth, isEjected: boolean, times: LocalTimeTexts): string {
+  if (isEjected) return `{"status":"err","fails":${jsonNumber(h.fails)},"until":"${times.format(h.untilMs)}"}`
+  const isExpired = h.untilMs > 0
+  if (isExpired || h.fails === 0) return PASSIVE_CLEAR
+  return `{"status":"ok","fails":${jsonNumber(h.fails)},"until":null}`
+}
+
+function sourceText(source: UpstreamSourceInfo, times: LocalTimeTexts): string {
+  return `{"source":${jsonString(source.source)},"consul_index":${jsonStringOrNull(source.consulIndex)},` +
+    `"modify_index":${jsonStringOrNull(source.modifyIndex)},` +
+    `"updated_at":${source.updatedAtMs === null ? 'null' : `"${times.format(source.updatedAtMs)}"`},` +
+    `"error":${jsonStringOrNull(source.error)}}`
+}
+
+/** Local times of one document by whole second: most servers share a few timestamps (install time, a heartbeat
+ *  round), so each distinct second is formatted once. */
+class LocalTimeTexts {
+  readonly #bySecond = new Map<number, string>()
+
+  format(ms: number): string {
+    const second = Math.floor(ms / 1000)
+    let text = this.#bySecond.get(second)
+    if (text === undefined) {
+      text = formatLocalTime(ms)
+      this.#bySecond.set(second, text)
+    }
+    return text
   }
 }
 
-function buildSourceStatus(source: UpstreamSourceInfo): JsonValue {
-  return {
-    source: source.source,
-    consul_index: source.consulIndex,
-    modify_index: source.modifyIndex,
-    updated_at: source.updatedAtMs === null ? null : formatLocalTime(source.updatedAtMs),
-    error: source.error,
-  }
+/** Strings that JSON.stringify would copy unchanged: no quote, backslash, control character or surrogate half. */
+const PLAIN_JSON_STRING = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/
+
+/** `JSON.stringify(text)`, without its cost for the common plain string. */
+function jsonString(text: string): string {
+  return PLAIN_JSON_STRING.test(text) ? `"${text}"` : JSON.stringify(text)
+}
+
+function jsonStringOrNull(text: string | null): string {
+  return text === null ? 'null' : jsonString(text)
+}
+
+/** `JSON.stringify(n)`: non-finite numbers are null. */
+function jsonNumber(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'null'
 }
 
 function isStreamName(name: string): boolean {

@@ -55,7 +55,7 @@ export function createAdminBackend(params: AdminBackendParams): ClosableAdminBac
   return {
     kvState: () => primary.state,
     onStateApplied: (listener) => primary.onApplied((change) => listener(change.state)),
-    statusDocument: () => primary.statusDocument(),
+    statusBody: () => primary.statusBody(),
     // The primary's config, so a SIGHUP reload of the file's upstreams shows here too.
     staticUpstreams: () => new Map(Object.entries(primary.config.upstreams)),
     compileScript: params.compileScript,

@@ -6,7 +6,7 @@
 
 import {
   type ApplyReport,
-  buildStatusDocument,
+  buildStatusBody,
   CheckupsPrimary,
   type HealthBroadcast,
   type JsonValue,
@@ -242,10 +242,10 @@ export class Primary {
     return this.sync.upstreamSources(this.startTimeMs)
   }
 
-  /** The whole `/status` document (upstreams.md §6). */
-  statusDocument(nowMs: number = Date.now()): Record<string, JsonValue> {
+  /** The whole `/status` document (upstreams.md §6) as the JSON text the admin API serves. */
+  statusBody(nowMs: number = Date.now()): string {
     const clsConsul = this.clsConsul()
-    return buildStatusDocument({
+    return buildStatusBody({
       slardarVersion: PRODUCT_VERSION,
       startTimeMs: this.startTimeMs,
       heartbeat: this.checkups.heartbeat,
@@ -258,6 +258,11 @@ export class Primary {
       sources: this.upstreamSources(),
       nowMs,
     })
+  }
+
+  /** The `/status` document as a value, for in-process readers of single fields. */
+  statusDocument(nowMs: number = Date.now()): Record<string, JsonValue> {
+    return JSON.parse(this.statusBody(nowMs)) as Record<string, JsonValue>
   }
 }
 

@@ -1,6 +1,6 @@
 /** The Consul side of `/status` (consul.md §12, upstreams.md §6): the `consul` object in its field order, and the
  *  `upstream:<name>` source entries of every upstream name the live state knows. Pure builders over data the sync
- *  step, the watch, the guard, the server health and the snapshot writer already keep; checkups' `buildStatusDocument`
+ *  step, the watch, the guard, the server health and the snapshot writer already keep; checkups' `buildStatusBody`
  *  puts the results in place. */
 
 import { formatLocalTime, type JsonValue, streamUpstreamName, type UpstreamSource, type UpstreamSourceInfo } from '../checkups/index.js'

@@ -7,7 +7,7 @@ const SOURCE_DIR = new URL('../../../src/checkups/', import.meta.url)
 
 test('the public face exposes what the proxy, Consul watcher, admin and cluster call', () => {
   for (const name of ['parseUpstreamJson', 'UpstreamTable', 'pickPeer', 'hashKeyOf', 'AttemptPlanner', 'PassiveHealth',
-    'Heartbeat', 'HostResolver', 'CheckupsPrimary', 'buildStatusDocument', 'buildUpstreamStatusEntries',
+    'Heartbeat', 'HostResolver', 'CheckupsPrimary', 'buildStatusBody', 'formatLocalTime',
     'isPeerAvailable', 'TriedPeers', 'streamUpstreamName', 'NoUsablePeerError', 'UnresolvedHostError']) {
     assert.equal(typeof (checkups as Record<string, unknown>)[name], 'function', name)
   }

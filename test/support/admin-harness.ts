@@ -14,7 +14,7 @@ import type { TestContext } from 'node:test'
 import { Script } from 'node:vm'
 import { createLuaRuntime, type LuaRuntime } from '../../lua-compat/index.js'
 import { type AdminBackend, type AdminServer, type ConnectionStats, type Readiness, type ScriptErrorReport, startAdminServer } from '../../src/admin/index.js'
-import { buildStatusDocument, type JsonValue } from '../../src/checkups/index.js'
+import { buildStatusBody, type JsonValue } from '../../src/checkups/index.js'
 import { adminOptionsFrom, adminWriterFor } from '../../src/cluster/admin-backend.js'
 import { Primary } from '../../src/cluster/primary.js'
 import { buildConfig, type Config } from '../../src/config/index.js'
@@ -144,9 +144,10 @@ export async function startAdminHarness(t: TestContext, options: HarnessOptions 
       listeners.add(listener)
       return () => listeners.delete(listener)
     },
-    statusDocument: () =>
-      controls.statusDocument?.() ??
-      buildStatusDocument({
+    statusBody: () => {
+      const override = controls.statusDocument?.()
+      if (override !== undefined) return JSON.stringify(override)
+      return buildStatusBody({
         slardarVersion: PRODUCT_VERSION,
         startTimeMs,
         heartbeat: primary.checkups.heartbeat,
@@ -157,7 +158,8 @@ export async function startAdminHarness(t: TestContext, options: HarnessOptions 
         upstreams: primary.checkups.table.upstreams(),
         sources: new Map(),
         nowMs: Date.now(),
-      }),
+      })
+    },
     staticUpstreams: () => staticUpstreams,
     compileScript,
     scriptErrors: (runtime) => scriptRejections(primary.state, config, runtime),
