@@ -61,8 +61,9 @@ type TrackedSocket = Socket & { [kConnection]: StreamConnection }
 export class StreamConnection {
   readonly client: Socket
   readonly listener: ListenerInfo
-  /** Set once a drain (server removal or shutdown) has a deadline for this connection. */
-  isDraining = false
+  /** The drain this connection is in (one server-removal batch, or shutdown), whose deadline closes it; null while
+   *  none. A connection let go by `keepServers` and drained again later belongs to the later drain only. */
+  drain: object | null = null
   readonly #host: ConnectionHost
   readonly #acceptedAtMs = performance.now()
   readonly #remoteAddress: string | undefined

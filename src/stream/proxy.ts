@@ -14,6 +14,9 @@ import { StreamConnection } from './connection.js'
 import type { ConnectionHost, ListenerInfo, UpstreamSource } from './connection.js'
 import { ListenFailedError } from './errors.js'
 
+
+/** The drain of every connection at shutdown (its deadline is shutdown's own). */
+const SHUTDOWN_DRAIN = Object.freeze({ reason: 'shutdown' })
 export interface ListenAddress {
   readonly host: string
   readonly port: number
@@ -152,9 +155,9 @@ export class StreamProxy {
     const batch: StreamConnection[] = []
     for (const connection of this.#connections) {
       const peer = connection.peer
-      if (connection.isDraining || peer === null) continue
+      if (connection.drain !== null || peer === null) continue
       if (removedByUpstream.get(connection.listener.upstreamName)?.has(peer.id) !== true) continue
-      this.#markDraining(connection)
+      this.#markDraining(connection, batch)
       batch.push(connection)
     }
     if (batch.length === 0) return 0
@@ -162,8 +165,8 @@ export class StreamProxy {
     this.#log.info({ connections: batch.length, drain_timeout_ms: drainMs }, 'stream: draining connections to removed servers')
     const timer = setTimeout(() => {
       this.#drainTimers.delete(timer)
-      // keepServers may have let some of the batch go on.
-      const cut = this.#cut(batch.filter((connection) => connection.isDraining))
+      // keepServers may have let some of the batch go on, and a later drain may have taken them since.
+      const cut = this.#cut(batch.filter((connection) => connection.drain === batch))
       if (cut > 0) this.#log.warn({ connections: cut }, 'stream: closed connections to removed servers at drain_timeout')
     }, drainMs)
     // The sockets keep the process alive while they are open; the timer alone must not.
@@ -179,8 +182,8 @@ export class StreamProxy {
     const addedIds = new Set(added.map((ref) => `${ref.upstream}\n${ref.peer}`))
     for (const connection of this.#connections) {
       const peer = connection.peer
-      if (!connection.isDraining || peer === null || !addedIds.has(`${connection.listener.upstreamName}\n${peer.id}`)) continue
-      connection.isDraining = false
+      if (connection.drain === null || peer === null || !addedIds.has(`${connection.listener.upstreamName}\n${peer.id}`)) continue
+      connection.drain = null
       this.#drainingCount -= 1
     }
   }
@@ -192,7 +195,7 @@ export class StreamProxy {
     if (this.#shutdown !== null) return this.#shutdown
     for (const server of this.#servers) server.close()
     for (const connection of this.#connections) {
-      if (!connection.isDraining) this.#markDraining(connection)
+      if (connection.drain === null) this.#markDraining(connection, SHUTDOWN_DRAIN)
     }
     this.#shutdown = new Promise((resolve) => {
       let cut = 0
@@ -221,8 +224,8 @@ export class StreamProxy {
     connection.start()
   }
 
-  #markDraining(connection: StreamConnection): void {
-    connection.isDraining = true
+  #markDraining(connection: StreamConnection, drain: object): void {
+    connection.drain = drain
     this.#drainingCount += 1
   }
 
@@ -238,7 +241,7 @@ export class StreamProxy {
 
   #connectionClosed(connection: StreamConnection, record: StreamLogRecord): void {
     this.#connections.delete(connection)
-    if (connection.isDraining) this.#drainingCount -= 1
+    if (connection.drain !== null) this.#drainingCount -= 1
     const counters = this.#counters.get(connection.listener.port)
     if (counters !== undefined) {
       const result = connection.result

@@ -115,6 +115,28 @@ test('a server removed and added back before drain_timeout keeps its connections
   assert.equal(onB.isClosed(), false)
 })
 
+test('removed, added back, then removed again: a connection gets the full drain_timeout of the last removal', async (t) => {
+  const a = await startEchoBackend(t)
+  const b = await startEchoBackend(t)
+  const stream = await startStream(t, { proxy: { drain_timeout: 1.5 } })
+  await stream.setUpstream(serversOn([a.port]))
+  const onA = await connectClient(t, stream.port)
+  await echoes(onA, 'a')
+
+  await stream.setUpstream(serversOn([b.port]))
+  await stream.setUpstream(serversOn([a.port, b.port]))
+  await quietWindow(700)
+  const secondRemovalMs = performance.now()
+  await stream.setUpstream(serversOn([b.port]))
+  assert.equal(stream.proxy.stats().draining, 1)
+  // The first removal's deadline (1.5 s after it) passes here; only the second one's may close the connection.
+  await quietWindow(1_100)
+  assert.equal(onA.isClosed(), false, 'cut at the deadline of a drain it had left')
+  await echoes(onA, 'still draining')
+  await waitFor(() => onA.isClosed(), { withinMs: 5_000, what: 'the connection to close at the second deadline' })
+  assert.ok(performance.now() - secondRemovalMs >= 1_400, 'closed at the second removal\'s deadline')
+})
+
 test('removing a server drains its connections: they relay on until drain_timeout, then close', async (t) => {
   const [a, b] = [await startEchoBackend(t), await startEchoBackend(t)]
   const stream = await startStream(t, { proxy: { drain_timeout: 1 } })
