@@ -10,7 +10,7 @@ import { seedIfEmpty } from './consul/seed.js'
 import { parseStaticUpstreams } from './cluster/primary.js'
 import { MultiProcess } from './cluster/multi-process.js'
 import { SingleProcess } from './cluster/single-process.js'
-import { createAppLogger, type Logger } from './log.js'
+import { checkAccessLogTarget, createAppLogger, type Logger } from './log.js'
 import { PRODUCT_VERSION } from './version.js'
 
 const USAGE = `usage: slardar <command> [options]
@@ -111,6 +111,8 @@ async function runProduct(config: Config, reread: (() => Promise<Config>) | null
       running = await reloadConfig(product, running, reread, log)
     })
   })
+  const accessLogProblem = await checkAccessLogTarget(config.log.access)
+  if (accessLogProblem !== null) throw new Error(`log.access: cannot open ${config.log.access} (${accessLogProblem})`)
   // workers: 0 runs everything here; otherwise this process is the primary and the data paths run in workers.
   product = config.workers === 0 ? await SingleProcess.start(config, log) : await MultiProcess.start(config, log)
   log.info({ source: product.primary.source, ...product.addresses }, 'slardar serving')
@@ -139,6 +141,13 @@ async function reloadConfig(product: SingleProcess | MultiProcess, running: Conf
     return running
   }
   const applied = configToApply(running, next, diff)
+  if (applied.log.access !== running.log.access) {
+    const problem = await checkAccessLogTarget(applied.log.access)
+    if (problem !== null) {
+      log.error({ option: 'log.access' }, `SIGHUP: config rejected, the running config keeps serving: log.access: cannot open ${applied.log.access} (${problem})`)
+      return running
+    }
+  }
   try {
     const outcome = product instanceof MultiProcess ? await product.reload(applied, diff.roll) : await product.reload(applied)
     if (!outcome.ok) {

@@ -2,6 +2,8 @@
  *  stderr-free stdout by default; `log.pretty` switches to pino-pretty for humans. Secrets never reach a
  *  line: tokens are redacted wherever they appear in logged objects (consul.md §10, admin-api.md §3). */
 
+import { mkdir, open } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import pino, { type Logger } from 'pino'
 
 export type { Logger } from 'pino'
@@ -71,7 +73,9 @@ const ACCESS_FLUSH_INTERVAL_MS = 1000
  *  the byte length of its whole pending buffer on every call, which per line cost ~5 µs under load (bench). */
 const ACCESS_BATCH_CHARS = 8192
 
-export function createAccessLog(target: string): AccessLog {
+/** `onError` hears write and reopen failures of the file (a removed log directory at SIGUSR1, a full disk): they are
+ *  reported and serving goes on. Without it they would be uncaught and end the process. */
+export function createAccessLog(target: string, onError: (err: Error) => void = reportAccessLogError): AccessLog {
   if (target === 'off') return DISABLED_ACCESS_LOG
   const isStdout = target === 'stdout'
   const destination = pino.destination(
@@ -79,6 +83,7 @@ export function createAccessLog(target: string): AccessLog {
       ? { dest: 1, sync: false, minLength: 1 }
       : { dest: target, sync: false, append: true, mkdir: true, minLength: 1 },
   )
+  destination.on('error', onError)
   let batch = ''
   let isClosed = false
   const writeBatch = (): void => {
@@ -120,6 +125,25 @@ export function createAccessLog(target: string): AccessLog {
         destination.end()
       })
     },
+  }
+}
+
+function reportAccessLogError(err: Error): void {
+  process.stderr.write(`access log: ${err.message}; lines are lost until it can be written again\n`)
+}
+
+/** Whether `log.access` can be opened for appending (its directory is created as the access log would): null when it
+ *  can, else the reason. Checked before a start or a SIGHUP reload uses the path, so a typo is an error naming the
+ *  option instead of a process that cannot log. */
+export async function checkAccessLogTarget(target: string): Promise<string | null> {
+  if (target === 'off' || target === 'stdout') return null
+  try {
+    await mkdir(dirname(target), { recursive: true })
+    const file = await open(target, 'a')
+    await file.close()
+    return null
+  } catch (err) {
+    return (err as Error).message
   }
 }
 

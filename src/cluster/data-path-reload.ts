@@ -30,7 +30,7 @@ export async function reconfigureDataPaths(reload: DataPathReload): Promise<Conf
   let accessLog = reload.accessLog
   const replaced = next.log.access === running.log.access ? null : accessLog
   if (replaced !== null) {
-    accessLog = createAccessLog(next.log.access)
+    accessLog = createAccessLog(next.log.access, (err) => reload.log.error({ err }, `access log ${next.log.access}: ${err.message}`))
     reload.setAccessLog(accessLog)
   }
   reload.proxy.reconfigure({ config: next, planner: reload.planner, accessLog })

@@ -70,7 +70,7 @@ export class SingleProcess {
       nextUpstream: config.proxy.next_upstream,
       onFeedback: (report) => primary.checkups.report(report),
     })
-    const accessLog = createAccessLog(config.log.access)
+    const accessLog = createAccessLog(config.log.access, (err) => log.error({ err }, `access log ${config.log.access}: ${err.message}`))
     const proxy = new HttpProxy({ config, upstreams: primary.checkups.table, planner, scripts, accessLog, log: log.child({ component: 'proxy' }) })
     const stream = new StreamProxy({ config, upstreams: primary.checkups.table, planner, accessLog, log: log.child({ component: 'stream' }) })
     primary.onInstalled((report) => {

@@ -65,11 +65,17 @@ async function apply(message: ToWorker): Promise<void> {
     case 'drain':
       return finish(message.deadlineMs)
     case 'exit':
+      // Handled as it arrives, before the queue (above); listed so the switch stays exhaustive for assertNever.
       return
     case 'config':
       // A SIGTERM sent to this worker alone drains with the reloaded timeout.
       drainTimeoutMs = message.config.proxy.drain_timeout * 1000
-      await worker?.handle(message)
+      // A reload that fails here must not stop the queue: later diffs, health and drain still have to apply.
+      try {
+        await worker?.handle(message)
+      } catch (err) {
+        log?.error({ err }, `SIGHUP reload failed in this worker; it keeps its previous options: ${(err as Error).message}`)
+      }
       return
     case 'state.full':
     case 'state.diff':

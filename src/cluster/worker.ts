@@ -81,7 +81,7 @@ export class ProxyWorker {
       // A Lua module failing on its first require: the store logged it; the primary lists it in GET /lua.
       onLoadError: () => reportScriptErrors(),
     })
-    const worker = new ProxyWorker(options, scripts, createAccessLog(options.config.log.access), { values: dynamicConfig, reads: configReads })
+    const worker = new ProxyWorker(options, scripts, createAccessLog(options.config.log.access, (err) => options.log.error({ err }, `access log ${options.config.log.access}: ${err.message}`)), { values: dynamicConfig, reads: configReads })
     reportScriptErrors = () => worker.#reportScriptErrors()
     return worker
   }

@@ -49,6 +49,22 @@ test('SIGHUP with an invalid file keeps serving the running config and logs the 
   assert.equal((await get(cluster.adminPort, '/readyz')).status, 200)
 })
 
+test('SIGHUP to a log.access path that cannot be opened is rejected naming it, and every worker keeps serving', async (t) => {
+  const consul = await startDevConsul(t)
+  const backend = await startHttpBackend(t, { body: 'static' })
+  const cluster = await startCluster(t, consul, { workers: 2, config: { upstreams: staticUpstream(backend.port) } })
+  // A directory cannot be created under a regular file (ENOTDIR).
+  const blocker = join(cluster.dir, 'not-a-directory')
+  await writeFile(blocker, '')
+  const unopenable = join(blocker, 'access.log')
+  const line = await reloadWith(cluster, (sections) => withSection(sections, 'log', { access: unopenable }), /config rejected|config reloaded/)
+  assert.match(line, /config rejected/)
+  assert.match(line, /log\.access: cannot open .*not-a-directory\/access\.log/)
+  for (let i = 0; i < 6; i++) assert.equal((await get(cluster.proxyPort, '/', 'static.test')).body, 'static')
+  assert.equal((await get(cluster.adminPort, '/readyz')).status, 200)
+  assert.equal(cluster.child.exitCode, null)
+})
+
 for (const workers of [0, 2]) {
   test(`SIGHUP applies a changed static upstream and proxy.read_timeout in place (workers: ${workers})`, async (t) => {
     const consul = await startDevConsul(t)
