@@ -38,6 +38,9 @@ export interface AdminServer {
   readonly url: string
   /** The admin's own registry (admin requests, apply times, Consul writes, default metrics). */
   readonly registry: Registry
+  /** SIGHUP reload: token, protect_reads, apply_wait, allowed_hosts, the upstream defaults bodies are validated with
+   *  and the stream ports apply to requests from now on. `host` and `port` stay (admin.listen is restart-only). */
+  reconfigure(options: AdminOptions): void
   close(): Promise<void>
 }
 
@@ -47,9 +50,54 @@ export async function startAdminServer(params: AdminServerParams): Promise<Admin
   const versions = new ScriptVersionTracker()
   versions.observe(backend.kvState())
   const unsubscribe = backend.onStateApplied((state) => versions.observe(state))
+  const operations = new OperationEndpoints(backend, metrics)
+  const handlersFor = (current: AdminOptions): { router: Router; access: AdminAccess } => ({
+    router: buildRouter(current, backend, log, metrics, versions, operations),
+    access: new AdminAccess({
+      listenHost: options.host,
+      port: options.port,
+      token: current.token,
+      protectReads: current.protectReads,
+      allowedHosts: current.allowedHosts,
+    }),
+  })
+  const { router, access } = handlersFor(options)
+  const server = new AdminHttpServer(router, access, metrics, log)
+  const address = await server.listen(options.host, options.port).catch((err: unknown) => {
+    unsubscribe()
+    throw err
+  })
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  if (!isLoopbackHost(options.host) && options.token === null) {
+    log.warn({ listen: `${shownHost}:${address.port}` }, 'admin API listens on a non-loopback address without admin.token: anyone who can reach it can change upstreams and scripts')
+  }
+  log.info({ listen: `${shownHost}:${address.port}` }, 'admin API listening')
+  return {
+    host: address.address,
+    port: address.port,
+    url: `http://${shownHost}:${address.port}`,
+    registry: metrics.registry,
+    reconfigure: (next) => {
+      const handlers = handlersFor(next)
+      server.replaceHandlers(handlers.router, handlers.access)
+    },
+    close: async () => {
+      unsubscribe()
+      await server.close()
+    },
+  }
+}
+
+function buildRouter(
+  options: AdminOptions,
+  backend: AdminBackend,
+  log: Logger,
+  metrics: AdminMetrics,
+  versions: ScriptVersionTracker,
+  operations: OperationEndpoints,
+): Router {
   const flow = new WriteFlow(backend, options.applyWaitMs, metrics)
   const upstreams = new UpstreamEndpoints(backend, flow, options, log)
-  const operations = new OperationEndpoints(backend, metrics)
   const router = new Router()
     .add('/status', { GET: () => jsonTextReply(200, backend.statusBody()) })
     .add('/upstreams', { GET: upstreams.listHttp })
@@ -68,32 +116,5 @@ export async function startAdminServer(params: AdminServerParams): Promise<Admin
       .add(`/${runtime}`, { GET: scripts.list, PUT: scripts.activateAll })
       .add(`/${runtime}/`, { GET: scripts.get, POST: scripts.stage, PUT: scripts.activate, DELETE: scripts.remove })
   }
-
-  const access = new AdminAccess({
-    listenHost: options.host,
-    port: options.port,
-    token: options.token,
-    protectReads: options.protectReads,
-    allowedHosts: options.allowedHosts,
-  })
-  const server = new AdminHttpServer(router, access, metrics, log)
-  const address = await server.listen(options.host, options.port).catch((err: unknown) => {
-    unsubscribe()
-    throw err
-  })
-  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  if (!isLoopbackHost(options.host) && options.token === null) {
-    log.warn({ listen: `${shownHost}:${address.port}` }, 'admin API listens on a non-loopback address without admin.token: anyone who can reach it can change upstreams and scripts')
-  }
-  log.info({ listen: `${shownHost}:${address.port}` }, 'admin API listening')
-  return {
-    host: address.address,
-    port: address.port,
-    url: `http://${shownHost}:${address.port}`,
-    registry: metrics.registry,
-    close: async () => {
-      unsubscribe()
-      await server.close()
-    },
-  }
+  return router
 }

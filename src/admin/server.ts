@@ -22,13 +22,20 @@ export class AdminHttpServer {
   private readonly server: Server
 
   constructor(
-    private readonly router: Router,
-    private readonly access: AdminAccess,
+    private router: Router,
+    private access: AdminAccess,
     private readonly metrics: AdminMetrics,
     private readonly log: Logger,
   ) {
     this.server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => this.onRequest(req, res))
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket))
+  }
+
+  /** A reload's routes and access rules: every request that starts from now on uses them; requests in progress
+   *  finish with the old ones, and the listener is never closed. */
+  replaceHandlers(router: Router, access: AdminAccess): void {
+    this.router = router
+    this.access = access
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {

@@ -112,19 +112,6 @@ export function adminOptionsFrom(config: Config): AdminOptions {
   }
 }
 
-/** SIGHUP reload (proxy.md §10): the admin API takes its options (token, protect_reads, apply_wait, allowed_hosts, the
- *  upstream defaults it validates bodies with, stream ports) when it starts, so when they change it is closed and
- *  opened again on the address it holds (`admin.listen` itself is restart-only). Requests open at that instant are
- *  cut. Rejects like startAdmin when the address cannot be bound again; the admin API is then closed. */
-export async function reopenAdminIfChanged(admin: AdminServer | null, running: Config, next: Config, backend: AdminBackend, log: Logger): Promise<AdminServer | null> {
-  if (admin === null) return null
-  const runningOptions = { ...adminOptionsFrom(running), port: admin.port }
-  const nextOptions = { ...adminOptionsFrom(next), port: admin.port }
-  if (JSON.stringify(runningOptions) === JSON.stringify(nextOptions)) return admin
-  await admin.close()
-  return startAdminServer({ options: nextOptions, backend, log: log.child({ component: 'admin' }) })
-}
-
 /** Opens the admin API (`admin.*` options) over `backend`. */
 export function startAdmin(config: Config, backend: AdminBackend, log: Logger): Promise<AdminServer> {
   return startAdminServer({ options: adminOptionsFrom(config), backend, log: log.child({ component: 'admin' }) })

@@ -10,7 +10,7 @@ import type { AdminServer } from '../admin/index.js'
 import type { Config } from '../config/index.js'
 import type { Logger } from '../log.js'
 import { createScriptChecker, type ScriptChecker } from '../scripts/index.js'
-import { type ClosableAdminBackend, createAdminBackend, reopenAdminIfChanged, startAdmin } from './admin-backend.js'
+import { type ClosableAdminBackend, adminOptionsFrom, createAdminBackend, startAdmin } from './admin-backend.js'
 import { collectMetricsText } from './metrics.js'
 import { Primary } from './primary.js'
 import type { ListeningAddresses, ReloadOutcome } from './single-process.js'
@@ -106,16 +106,18 @@ export class MultiProcess {
    *  part (static upstreams, upstream defaults, conf_hash: the workers get those as state diffs), its log level and the
    *  admin API theirs, and without a roll every worker swaps its options in place. */
   async reload(next: Config, roll: boolean): Promise<ReloadOutcome> {
-    const running = this.config
     if (roll) {
       const rolled = await this.supervisor.roll(next, workerCountOf(next.workers))
       if (!rolled.ok) return rolled
     }
     this.primary.reconfigure(next)
+    // Workers apply the upstreams re-parsed with new defaults before the options that go with them.
+    this.feed.flush()
     this.log.level = next.log.level
     if (!roll) this.supervisor.reconfigure(next)
     this.config = next
-    this.#admin = await reopenAdminIfChanged(this.#admin, running, next, this.backend, this.log)
+    // The admin API keeps its listener: new options apply to the requests that start from now on.
+    this.#admin?.reconfigure(adminOptionsFrom(next))
     return { ok: true }
   }
 

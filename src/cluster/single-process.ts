@@ -13,7 +13,7 @@ import { type AccessLog, createAccessLog, type Logger } from '../log.js'
 import { HttpProxy } from '../proxy/index.js'
 import { createScriptChecker, ScriptStore } from '../scripts/index.js'
 import { StreamProxy } from '../stream/index.js'
-import { type ClosableAdminBackend, createAdminBackend, reopenAdminIfChanged, startAdmin } from './admin-backend.js'
+import { type ClosableAdminBackend, adminOptionsFrom, createAdminBackend, startAdmin } from './admin-backend.js'
 import { reconfigureDataPaths } from './data-path-reload.js'
 import { collectMetricsText } from './metrics.js'
 import { Primary } from './primary.js'
@@ -156,7 +156,8 @@ export class SingleProcess {
         this.accessLog = accessLog
       },
     })
-    this.admin = await reopenAdminIfChanged(this.admin, running, next, this.backend, this.log)
+    // The admin API keeps its listener: new options apply to the requests that start from now on.
+    this.admin?.reconfigure(adminOptionsFrom(next))
     return { ok: true }
   }
 

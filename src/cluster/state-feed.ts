@@ -72,6 +72,12 @@ export class StateFeed {
     return { version: this.#version, upstreams, health, addresses, scripts, dynamicConfig }
   }
 
+  /** Sends the pending diff now rather than from its microtask: a message that must follow the changes just made
+   *  (a reload's new options after the upstreams re-parsed with them) is sent after this. */
+  flush(): void {
+    this.#flush()
+  }
+
   close(): void {
     for (const unsubscribe of this.#unsubscribe) unsubscribe()
   }

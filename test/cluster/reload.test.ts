@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict'
 import { readFile, writeFile } from 'node:fs/promises'
+import { Agent, request as httpRequest } from 'node:http'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { startHttpBackend } from '../support/backends.js'
@@ -63,6 +64,36 @@ test('SIGHUP to a log.access path that cannot be opened is rejected naming it, a
   for (let i = 0; i < 6; i++) assert.equal((await get(cluster.proxyPort, '/', 'static.test')).body, 'static')
   assert.equal((await get(cluster.adminPort, '/readyz')).status, 200)
   assert.equal(cluster.child.exitCode, null)
+})
+
+test('SIGHUP with a new admin.token: the admin API keeps its listener and asks for the new token from then on', async (t) => {
+  const consul = await startDevConsul(t)
+  const [before, after] = ['token-before-0123456789', 'token-after-0123456789']
+  const cluster = await startCluster(t, consul, { workers: 0, config: { admin: { token: before } } })
+  const url = `http://127.0.0.1:${cluster.adminPort}/upstream/reload-token.test`
+  const body = JSON.stringify({ servers: [{ host: '127.0.0.1', port: 9 }] })
+  const post = (token: string): Promise<number> =>
+    fetch(url, { method: 'POST', body, headers: { authorization: `Bearer ${token}` } }).then(async (res) => (await res.text(), res.status))
+  assert.equal(await post(before), 200)
+  // One keep-alive connection across the reload: it must survive (the listener is not re-opened).
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  t.after(() => agent.destroy())
+  const readyz = (): Promise<{ status: number; socket: unknown }> => new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: cluster.adminPort, path: '/readyz', agent }, (res) => {
+      res.resume()
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, socket: req.socket }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+  const first = await readyz()
+
+  await reloadWith(cluster, (sections) => withSection(sections, 'admin', { token: after }), /config reloaded/)
+  assert.equal(await post(before), 401, 'the old token is refused')
+  assert.equal(await post(after), 200, 'the new token is accepted')
+  const second = await readyz()
+  assert.equal(second.status, 200)
+  assert.equal(second.socket, first.socket, 'the admin connection from before the reload is still open')
 })
 
 for (const workers of [0, 2]) {
