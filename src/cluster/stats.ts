@@ -33,19 +33,24 @@ export interface ClusterMetricSources {
 }
 
 export class ClusterStats {
+  /** By stats key: unique per forked worker, so two generations in one slot (a roll) never overwrite each other. */
   readonly #latest = new Map<number, WorkerStats>()
+  /** Stats key → the slot (`worker-<slot>` of /status config_timer) its worker serves. */
+  readonly #slotOf = new Map<number, number>()
   readonly #retired: Totals = emptyTotals()
 
-  /** The latest figures of the worker in `slot`. */
-  update(slot: number, stats: WorkerStats): void {
-    this.#latest.set(slot, stats)
+  /** The latest figures of the worker with `statsKey`, serving `slot`. */
+  update(statsKey: number, slot: number, stats: WorkerStats): void {
+    this.#latest.set(statsKey, stats)
+    this.#slotOf.set(statsKey, slot)
   }
 
-  /** The worker in `slot` is gone: its counters move to the retired total. */
-  retire(slot: number): void {
-    const stats = this.#latest.get(slot)
+  /** The worker with `statsKey` is gone: its counters move to the retired total. */
+  retire(statsKey: number): void {
+    const stats = this.#latest.get(statsKey)
+    this.#slotOf.delete(statsKey)
     if (stats === undefined) return
-    this.#latest.delete(slot)
+    this.#latest.delete(statsKey)
     addCounters(this.#retired, stats)
   }
 
@@ -74,7 +79,13 @@ export class ClusterStats {
     }
     const stream: StreamStats = { active, draining, ports: [...totals.ports.values()].sort((a, b) => a.port - b.port) }
     const scriptErrors = [...totals.scriptErrors.values()]
-    const workers = [...this.#latest].sort(([a], [b]) => a - b).map(([slot, stats]) => ({ slot, process: stats.process }))
+    // During a roll two workers serve one slot for a moment; the newer one (higher key) names it.
+    const newestBySlot = new Map<number, { readonly key: number; readonly stats: WorkerStats }>()
+    for (const [key, stats] of this.#latest) {
+      const slot = this.#slotOf.get(key) as number
+      if ((newestBySlot.get(slot)?.key ?? -1) < key) newestBySlot.set(slot, { key, stats })
+    }
+    const workers = [...newestBySlot].sort(([a], [b]) => a - b).map(([slot, { stats }]) => ({ slot, process: stats.process }))
     return { proxy: { counters: totals.counters }, stream: { stats: () => stream }, scripts: { scriptErrorCounts: () => scriptErrors }, workers }
   }
 

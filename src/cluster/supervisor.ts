@@ -379,7 +379,7 @@ export class Supervisor {
         slot.scriptErrors = { lua: message.lua, js: message.js }
         return
       case 'stats':
-        this.stats.update(slot.statsKey, message.stats)
+        this.stats.update(slot.statsKey, slot.index, message.stats)
         return
       case 'config.reads':
         for (const key of message.keys) this.#options.onConfigRead(key)

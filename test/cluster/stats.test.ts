@@ -30,9 +30,9 @@ function figures(requests: number, active: number, streamOk: number, extra: Part
 
 test('the figures of the workers are summed, and the latest report of a worker replaces its previous one', () => {
   const stats = new ClusterStats()
-  stats.update(0, figures(5, 1, 2))
-  stats.update(1, figures(7, 2, 3))
-  stats.update(1, figures(9, 0, 4))
+  stats.update(0, 0, figures(5, 1, 2))
+  stats.update(1, 1, figures(7, 2, 3))
+  stats.update(1, 1, figures(9, 0, 4))
   assert.deepEqual(stats.connections(), { active: 1, accepts: 14, handled: 14, requests: 14, reading: 0, writing: 1, waiting: 0 })
   const { proxy, stream } = stats.metricSources()
   const api = proxy.counters.upstreams['api.test']!
@@ -46,10 +46,10 @@ test('the figures of the workers are summed, and the latest report of a worker r
 
 test('a dead worker keeps its counters in the sums, while its open connections leave with it', () => {
   const stats = new ClusterStats()
-  stats.update(0, figures(5, 3, 2))
-  stats.update(1, figures(7, 2, 3))
+  stats.update(0, 0, figures(5, 3, 2))
+  stats.update(1, 1, figures(7, 2, 3))
   stats.retire(1)
-  stats.update(1, figures(1, 1, 0))   // the replacement starts from zero
+  stats.update(1, 1, figures(1, 1, 0))   // the replacement starts from zero
   assert.deepEqual(stats.connections(), { active: 4, accepts: 13, handled: 13, requests: 13, reading: 0, writing: 4, waiting: 0 })
   assert.equal(stats.metricSources().proxy.counters.upstreams['api.test']!.requests['2xx'], 13)
   assert.equal(stats.metricSources().stream.stats().ports[0]!.ok, 5)
@@ -58,12 +58,12 @@ test('a dead worker keeps its counters in the sums, while its open connections l
 
 test('script errors are summed over the workers by runtime, name and kind, and a dead worker keeps its share', () => {
   const stats = new ClusterStats()
-  stats.update(0, figures(0, 0, 0, { scriptErrors: [{ runtime: 'js', name: 'script.a.test', kind: 'error', count: 2 }] }))
-  stats.update(1, figures(0, 0, 0, {
+  stats.update(0, 0, figures(0, 0, 0, { scriptErrors: [{ runtime: 'js', name: 'script.a.test', kind: 'error', count: 2 }] }))
+  stats.update(1, 1, figures(0, 0, 0, {
     scriptErrors: [{ runtime: 'js', name: 'script.a.test', kind: 'error', count: 3 }, { runtime: 'lua', name: 'm', kind: 'load', count: 1 }],
   }))
   stats.retire(1)
-  stats.update(1, figures(0, 0, 0, { scriptErrors: [{ runtime: 'js', name: 'script.a.test', kind: 'error', count: 1 }] }))
+  stats.update(1, 1, figures(0, 0, 0, { scriptErrors: [{ runtime: 'js', name: 'script.a.test', kind: 'error', count: 1 }] }))
   const counts = stats.metricSources().scripts.scriptErrorCounts()
   assert.deepEqual([...counts].sort((a, b) => a.runtime.localeCompare(b.runtime)), [
     { runtime: 'js', name: 'script.a.test', kind: 'error', count: 6 },
@@ -73,9 +73,23 @@ test('script errors are summed over the workers by runtime, name and kind, and a
 
 test('process figures are listed per live worker in slot order, and a dead worker drops out until it reports again', () => {
   const stats = new ClusterStats()
-  stats.update(1, figures(0, 0, 0, { process: { ...IDLE_PROCESS, residentMemoryBytes: 200 } }))
-  stats.update(0, figures(0, 0, 0, { process: { ...IDLE_PROCESS, residentMemoryBytes: 100 } }))
+  stats.update(1, 1, figures(0, 0, 0, { process: { ...IDLE_PROCESS, residentMemoryBytes: 200 } }))
+  stats.update(0, 0, figures(0, 0, 0, { process: { ...IDLE_PROCESS, residentMemoryBytes: 100 } }))
   assert.deepEqual(stats.metricSources().workers.map((w) => [w.slot, w.process.residentMemoryBytes]), [[0, 100], [1, 200]])
   stats.retire(0)
   assert.deepEqual(stats.metricSources().workers.map((w) => w.slot), [1])
+})
+
+test('after a roll the new generation names the slots of /status config_timer, not its stats keys', () => {
+  const stats = new ClusterStats()
+  stats.update(0, 0, figures(0, 0, 0, { process: { ...IDLE_PROCESS, residentMemoryBytes: 100 } }))
+  stats.update(1, 1, figures(0, 0, 0, { process: { ...IDLE_PROCESS, residentMemoryBytes: 110 } }))
+  // The new generation (keys 2 and 3) serves slots 0 and 1 while the old one drains.
+  stats.update(2, 0, figures(0, 0, 0, { process: { ...IDLE_PROCESS, residentMemoryBytes: 200 } }))
+  stats.update(3, 1, figures(0, 0, 0, { process: { ...IDLE_PROCESS, residentMemoryBytes: 210 } }))
+  const rows = (): [number, number][] => stats.metricSources().workers.map((w) => [w.slot, w.process.residentMemoryBytes])
+  assert.deepEqual(rows(), [[0, 200], [1, 210]], 'one row per slot, from the newer worker')
+  stats.retire(0)
+  stats.retire(1)
+  assert.deepEqual(rows(), [[0, 200], [1, 210]])
 })
