@@ -274,8 +274,10 @@ export class Supervisor {
       // The new workers are cut loose first, so their exits neither restart them nor count as the serving ones'.
       for (const slot of incoming) {
         slot.role = 'retiring'
+        // A slot whose worker already exited has no exit left to remove it from the set.
+        if (slot.worker === null) continue
         this.#retiring.add(slot)
-        slot.worker?.process.kill('SIGKILL')
+        slot.worker.process.kill('SIGKILL')
       }
       return result.ok ? { ok: false, reason: 'shutting down' } : result
     }

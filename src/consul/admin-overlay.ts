@@ -10,6 +10,7 @@
  *  Consul one, and the numbers stay below 2^53 for clients that read ETags as JavaScript numbers. */
 
 import type { KvState } from './apply.js'
+import { compareConsulKeys } from './keys.js'
 import type { KvEntry, Listing } from './watch.js'
 
 export const ADMIN_INDEX_BASE = 10n ** 15n
@@ -83,7 +84,7 @@ export class AdminOverlay {
     const entries = listing.entries.filter((entry) => !this.#overrides.has(entry.key))
     for (const override of this.#overrides.values()) if (override.entry !== null) entries.push(override.entry)
     // Listings are in Consul's key order (UTF-8 bytes), which the snapshot file and the logs rely on.
-    entries.sort((a, b) => Buffer.compare(Buffer.from(a.key, 'utf8'), Buffer.from(b.key, 'utf8')))
+    entries.sort((a, b) => compareConsulKeys(a.key, b.key))
     return { listing: { ...listing, entries }, replaced }
   }
 

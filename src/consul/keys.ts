@@ -86,3 +86,8 @@ function nestedKey(key: string): KeyClass {
   // Slardar flattened nested keys to their last segment, so two keys could collide (consul.md §1).
   return { kind: 'invalid', message: `${key}: nested keys are not allowed here; use one segment after the folder` }
 }
+
+/** Consul's key order: by UTF-8 bytes (listings come sorted so; the snapshot file and the logs keep that order). */
+export function compareConsulKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
+}

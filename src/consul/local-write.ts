@@ -6,6 +6,7 @@
  *  `buildLocalState` is the pure part: the next KvState with the changed keys parsed by apply.ts's rules. */
 
 import { type ApplyOptions, applyListing, type KvState, type ServedKey } from './apply.js'
+import { compareConsulKeys } from './keys.js'
 import type { KvEntry } from './watch.js'
 import { ConsulWriteConflictError, type KvWriteThrough, type TxnOp, type WriteResult } from './write.js'
 
@@ -153,6 +154,6 @@ export function buildLocalState(
 
 /** Consul's key order (UTF-8 bytes), which listings, the snapshot file and GET lists follow. */
 function sortedByKey(served: ReadonlyMap<string, ServedKey>): Map<string, ServedKey> {
-  const keys = [...served.keys()].sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')))
+  const keys = [...served.keys()].sort(compareConsulKeys)
   return new Map(keys.map((key) => [key, served.get(key) as ServedKey]))
 }

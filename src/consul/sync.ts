@@ -26,6 +26,7 @@ import { closeEndpoints, type ConsulEndpoint, createEndpoints } from './client.j
 import { DynamicConfigOverlay, readRawKey } from './dynamic-config.js'
 import { DeletionGuard } from './guard.js'
 import { CronJob } from './cron-job.js'
+import { compareConsulKeys } from './keys.js'
 import { buildLocalState, type LocalKvChange, nextStoreIndex } from './local-write.js'
 import { ConsulServerHealth } from './server-health.js'
 import {
@@ -112,7 +113,7 @@ export class ConsulSync {
   readonly #serverHealth: ConsulServerHealth | null
   readonly #resyncJob: CronJob | null
   readonly #housekeepingJob: CronJob | null
-  readonly #overlay: DynamicConfigOverlay | null
+  readonly #dynamicConfigOverlay: DynamicConfigOverlay | null
   readonly #listeners = new Set<(change: AppliedChange) => void>()
   readonly #overrideListeners = new Set<(key: string, value: unknown) => void>()
   /** Admin values kept in memory over Consul's (`consul.write_through: false`); null in the other modes. */
@@ -170,7 +171,7 @@ export class ConsulSync {
       this.#watch = null
       this.#serverHealth = null
       this.#resyncJob = null
-      this.#overlay = null
+      this.#dynamicConfigOverlay = null
       return
     }
     this.#endpoints = createEndpoints(config)
@@ -210,7 +211,7 @@ export class ConsulSync {
       log: options.log,
     })
     const prefix = config.consul.config_key_prefix
-    this.#overlay = new DynamicConfigOverlay({
+    this.#dynamicConfigOverlay = new DynamicConfigOverlay({
       fetch: (key) => readRawKey(watch.currentServer, prefix + key, config.consul.timeout * 1000),
       positiveTtlSec: config.consul.config_positive_ttl,
       negativeTtlSec: config.consul.config_negative_ttl,
@@ -261,7 +262,7 @@ export class ConsulSync {
     await this.#watch?.stop()
     // Closing the clients aborts any dynamic-config refresh still in flight; wait for those to wind up.
     closeEndpoints(this.#endpoints)
-    await this.#overlay?.settled()
+    await this.#dynamicConfigOverlay?.settled()
     await this.#writer?.flush()
   }
 
@@ -295,8 +296,8 @@ export class ConsulSync {
    *  Consul in the background (consul.md §7). */
   readDynamicConfig(key: string): unknown {
     const live = this.#liveDynamicConfig(key)
-    if (this.#overlay === null || this.#isAuthoritative()) return live
-    return this.#overlay.read(key, live)
+    if (this.#dynamicConfigOverlay === null || this.#isAuthoritative()) return live
+    return this.#dynamicConfigOverlay.read(key, live)
   }
 
   /** Every dynamic-config value as `readDynamicConfig` would answer now, without refreshing anything: what a reader
@@ -304,8 +305,8 @@ export class ConsulSync {
   dynamicConfigValues(): Map<string, unknown> {
     const values = new Map<string, unknown>()
     for (const [key, { value }] of this.#state.served) if (value.kind === 'dynamic') values.set(key, value.value)
-    if (this.#overlay === null || this.#isAuthoritative()) return values
-    for (const [key, value] of this.#overlay.entries()) {
+    if (this.#dynamicConfigOverlay === null || this.#isAuthoritative()) return values
+    for (const [key, value] of this.#dynamicConfigOverlay.entries()) {
       if (value === undefined) values.delete(key)
       else values.set(key, value)
     }
@@ -564,7 +565,7 @@ export class ConsulSync {
   async #onListing(listing: Listing, reason: ListingReason): Promise<void> {
     if (this.#isStopped) return
     // Readers go back to the live values first; the listing's own changes follow in their applied change.
-    for (const key of this.#overlay?.clear() ?? []) this.#emitOverride(key, this.#liveDynamicConfig(key))
+    for (const key of this.#dynamicConfigOverlay?.clear() ?? []) this.#emitOverride(key, this.#liveDynamicConfig(key))
     if (this.#source === null) {
       const file = await (this.#fileLoad as Promise<SnapshotLoadResult>)
       if (this.#isStopped) return
@@ -722,6 +723,8 @@ export class ConsulSync {
     const removed = await removeStaleTempFiles(path)
     if (removed.length > 0) this.#log.info({ files: removed }, `snapshot housekeeping: removed ${removed.length} temp file(s) of writers that are gone`)
     if (this.#writer === null || (this.#source !== 'consul' && this.#source !== 'snapshot')) return
+    // A write in flight (the first one after start, say) is not a missing file.
+    await this.#writer.flush()
     const file = await loadSnapshotFile(path, this.#config.consul.config_key_prefix)
     if (file.kind === 'valid') return
     const problem = file.kind === 'missing' ? 'is missing' : `is unusable: ${file.reason}`
@@ -786,7 +789,7 @@ function keepingHeld(listing: Listing, live: KvState, held: ReadonlySet<string>)
     if (served !== undefined) entries.push(served.entry)
   }
   // Listings are in Consul's key order (UTF-8 bytes), which the snapshot file and the logs rely on.
-  entries.sort((a, b) => Buffer.compare(Buffer.from(a.key, 'utf8'), Buffer.from(b.key, 'utf8')))
+  entries.sort((a, b) => compareConsulKeys(a.key, b.key))
   return { ...listing, entries }
 }
 

@@ -4,7 +4,7 @@
  *  change is applied). Real echo backends tell which upstream served a request. */
 
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
@@ -205,7 +205,6 @@ test('with consul.enable false, a failed snapshot write answers 503 and changes 
   const path = join(dir, 'data', 'snapshot.json')
   const p = await startProduct(t, { config: { consul: { enable: false }, snapshot: { enable: true, path } } })
   assert.equal((await p.admin('POST', '/upstream/before.test', { body: upstreamJson(a.port) })).status, 200)
-  const fileBefore = await readFile(path)
   // Root ignores directory permissions; a regular file where the directory should be fails for everyone.
   await rm(join(dir, 'data'), { recursive: true })
   await writeFile(join(dir, 'data'), 'not a directory')
@@ -218,7 +217,6 @@ test('with consul.enable false, a failed snapshot write answers 503 and changes 
   const deleteRefused = await p.admin('DELETE', '/upstream/before.test')
   assert.equal(deleteRefused.status, 503)
   assert.equal(await servedBy(p, 'before.test'), 'a', 'a refused delete leaves the upstream serving')
-  assert.ok(fileBefore.length > 0)
 })
 
 test('with consul.enable false, a staged Lua script is activated, runs, and is in the file', async (t) => {

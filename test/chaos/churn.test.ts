@@ -66,6 +66,14 @@ test(`10 upstream updates/s for ${scale.churnSeconds} s under load: no non-2xx, 
     withinMs: 5_000, what: `at least 80 % of ${updateCount} updates applied (shd_config_version)`,
   })
   const applied = (await versionOf()) - versionBefore
+  // Coalesced listings may apply two PUTs as one version, but the last value written must be what is served.
+  const portsOf = (value: string): number[] => (JSON.parse(value) as { servers: { port: number }[] }).servers.map((server) => server.port).sort()
+  const lastPorts = portsOf(variants[updatesSent % variants.length]!)
+  await waitFor(async () => {
+    const levels = (await getJson(cluster.adminPort, '/status'))[`cls:${HOST}`] as { server: string }[][]
+    const served = levels.flat().map((server) => Number(server.server.split(':').pop())).sort()
+    return JSON.stringify(served) === JSON.stringify(lastPorts)
+  }, { withinMs: 5_000, what: `the last value written (servers on ${lastPorts.join(', ')}) to be served` })
   const result = await load.stop()
   rss.stop()
   const baselineRss = rss.lowestBetween(warmedMs - scale.rssWindowMs, warmedMs)

@@ -51,7 +51,8 @@ test(`${scale.upstreamCount} upstreams in KV: the product gets ready, /status an
     statusBytes = Buffer.byteLength(res.body)
     upstreamsInStatus = Object.keys(JSON.parse(res.body) as object).filter((key) => key.startsWith('cls:') && key !== 'cls:consul').length
   }
-  const medianStatusMs = [...statusMs].sort((x, y) => x - y)[Math.floor(STATUS_PROBES / 2)]!
+  // The first call also compiles the builder and fills its per-upstream cache; the bound is for a running node.
+  const slowestWarmMs = Math.max(...statusMs.slice(1))
 
   const putMs = performance.now()
   await consul.consul.kv.set(`${PREFIX}http_upstreams/new.test`, upstreamJson([backend.port], { enable: false }))
@@ -61,5 +62,5 @@ test(`${scale.upstreamCount} upstreams in KV: the product gets ready, /status an
     `for ${upstreamsInStatus} upstreams (${megabytes(statusBytes)}); a new key routed ${Math.round(propagationMs)} ms after its PUT`)
 
   assert.equal(upstreamsInStatus, scale.upstreamCount, 'every upstream is in /status')
-  assert.ok(medianStatusMs < STATUS_LIMIT_MS, `/status took ${statusMs.map(Math.round).join(', ')} ms`)
+  assert.ok(slowestWarmMs < STATUS_LIMIT_MS, `/status took ${statusMs.map(Math.round).join(', ')} ms`)
 })
