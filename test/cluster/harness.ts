@@ -39,6 +39,9 @@ export interface ClusterOptions {
   readonly config?: Record<string, Record<string, unknown>>
   /** A temp directory to use (and remove at the end); one is made when absent. */
   readonly dir?: string
+  /** Node options before the CLI path (e.g. a preload), and variables added to the inherited environment. */
+  readonly nodeArgs?: readonly string[]
+  readonly env?: Readonly<Record<string, string>>
 }
 
 export function makeTempDir(): Promise<string> {
@@ -62,7 +65,10 @@ export async function startCluster(t: TestContext, consul: DevConsul, options: C
   const path = join(dir, 'slardar.json5')
   await writeFile(path, JSON.stringify({ ...sections, workers: options.workers ?? 2 }))
 
-  const child = spawn(process.execPath, [CLI, 'start', '-c', path], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, 'start', '-c', path], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  })
   const output: string[] = []
   for (const stream of [child.stdout, child.stderr]) {
     let rest = ''
