@@ -14,7 +14,7 @@ export function findHeadEnd(bytes: Buffer, searchFrom: number): number {
 }
 
 /** Hop-by-hop headers (proxy.md §4): never forwarded in either direction; framing is recomputed per hop. */
-function isHopByHop(lowerName: string): boolean {
+export function isHopByHop(lowerName: string): boolean {
   switch (lowerName) {
     case 'connection':
     case 'keep-alive':

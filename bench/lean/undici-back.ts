@@ -5,22 +5,8 @@
 import { PassThrough } from 'node:stream'
 import { Pool, type Dispatcher } from 'undici'
 import type { Backend, ExchangeHandler, ForwardRequest, ResponseFraming, UpstreamRequest } from './exchange.js'
-
-/** Dropped from the response (proxy.md §4); undici has already removed the chunked framing. */
-function isHopByHop(lowerName: string): boolean {
-  switch (lowerName) {
-    case 'connection':
-    case 'keep-alive':
-    case 'te':
-    case 'trailer':
-    case 'transfer-encoding':
-    case 'upgrade':
-    case 'proxy-connection':
-      return true
-    default:
-      return false
-  }
-}
+// Dropped from the response too; undici has already removed the chunked framing.
+import { isHopByHop } from './http-head.js'
 
 class UndiciExchange implements UpstreamRequest, Dispatcher.DispatchHandler {
   #abort: ((err?: Error) => void) | null = null
