@@ -3,23 +3,12 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Backend, ExchangeHandler, ForwardRequest, ResponseFraming, UpstreamFailureKind, UpstreamRequest } from './exchange.js'
-import type { ResponseHead } from './http-head.js'
+import { isHopByHop, type ResponseHead } from './http-head.js'
 
-/** Request headers dropped on the way to the server (proxy.md §4). */
+/** Request headers dropped on the way to the server (proxy.md §4): hop-by-hop ones, Proxy-*, and X-Forwarded-For,
+ *  which the back writes itself. */
 function isDroppedRequestHeader(lowerName: string): boolean {
-  switch (lowerName) {
-    case 'connection':
-    case 'keep-alive':
-    case 'te':
-    case 'trailer':
-    case 'transfer-encoding':
-    case 'upgrade':
-    case 'proxy-connection':
-    case 'x-forwarded-for':
-      return true
-    default:
-      return lowerName === 'proxy' || lowerName.startsWith('proxy-')
-  }
+  return isHopByHop(lowerName) || lowerName === 'x-forwarded-for' || lowerName === 'proxy' || lowerName.startsWith('proxy-')
 }
 
 const FAILURE_STATUS: Readonly<Record<UpstreamFailureKind, readonly [number, number]>> = {
